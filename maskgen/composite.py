@@ -1,0 +1,172 @@
+"""From rasterised fragments to pixels: shading, straps, photo matching and blending.
+
+Works on one region of interest (ROI) of the photo at a time, as float32 RGB in [0, 1]. The mask is built as
+a premultiplied layer (colour * alpha, alpha) so blurring it to match the photo keeps edges correct.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .geometry import outline_distance
+from .photo import Lighting, PhotoStyle, luminance
+from .raster import Fragments
+
+ALPHA_FLOOR = 1.0 / 255.0  # coverage below this is dropped, so the occlusion map is exactly the changed pixels
+EDGE_SOFTNESS = 1.0  # px over which a cut edge fades out (anti-aliasing, and the fuzz of real fabric)
+SHADOW_STRENGTH = 0.3
+GRAIN_TILE = 1024
+
+
+@dataclass
+class Layer:
+    """A premultiplied RGBA layer over a ROI."""
+
+    colour: np.ndarray  # (h, w, 3) premultiplied
+    alpha: np.ndarray  # (h, w)
+
+    @classmethod
+    def empty(cls, size: tuple[int, int]) -> Layer:
+        return cls(np.zeros((*size, 3), np.float32), np.zeros(size, np.float32))
+
+    def over(self, below: Layer) -> Layer:
+        """This layer on top of `below`."""
+        keep = (1.0 - self.alpha)[..., None]
+        return Layer(self.colour + below.colour * keep, self.alpha + below.alpha * keep[..., 0])
+
+
+def sample_map(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Bilinear lookup of a (H, W[, C]) texture at (2, N) uv positions in [0, 1]; returns (N[, C])."""
+    height, width = texture.shape[:2]
+    map_x = (uv[0] * width - 0.5)[:, None]
+    map_y = (uv[1] * height - 0.5)[:, None]
+    sampled = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return sampled.reshape(uv.shape[1], -1) if texture.ndim == 3 else sampled.reshape(uv.shape[1])
+
+
+def edge_coverage(outline: str, fragments: Fragments) -> np.ndarray:
+    """Anti-aliased coverage of the fabric's cut: signed distance in pixels, through the local Jacobian."""
+    u, v = fragments.uv
+    step = np.float32(1e-3)
+    distance = outline_distance(outline, u, v)
+    grad_u = (outline_distance(outline, u + step, v) - distance) / step
+    grad_v = (outline_distance(outline, u, v + step) - distance) / step
+    jac = fragments.duv_dxy  # [uv component, xy component, N]
+    grad_x = grad_u * jac[0, 0] + grad_v * jac[1, 0]
+    grad_y = grad_u * jac[0, 1] + grad_v * jac[1, 1]
+    pixels = distance / np.maximum(np.sqrt(grad_x * grad_x + grad_y * grad_y), 1e-9)
+    return np.clip(pixels / EDGE_SOFTNESS + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def relief_gradient(relief: np.ndarray) -> np.ndarray:
+    """(H, W, 2) slope of the relief per unit u and per unit v, ready for one texture lookup."""
+    grad_v, grad_u = np.gradient(relief)
+    height, width = relief.shape
+    return np.dstack([grad_u * width, grad_v * height]).astype(np.float32)
+
+
+def shade_fragments(fragments: Fragments, albedo: np.ndarray, relief: np.ndarray, relief_px: float,
+                    lighting: Lighting, shading: float) -> np.ndarray:
+    """Mask colour per fragment (N, 3): albedo lit by the photo's light on the relief-perturbed normal."""
+    colour = sample_map(albedo, fragments.uv)
+    normal = fragments.normal
+    if relief_px > 0 and np.any(relief):
+        slope = sample_map(relief_gradient(relief), fragments.uv)  # (N, 2): dh/du, dh/dv
+        jac = fragments.duv_dxy
+        dh_dx = (slope[:, 0] * jac[0, 0] + slope[:, 1] * jac[1, 0]) * relief_px
+        dh_dy = (slope[:, 0] * jac[0, 1] + slope[:, 1] * jac[1, 1]) * relief_px
+        normal = np.stack([normal[0] - dh_dx, normal[1] - dh_dy, normal[2]])
+        normal *= 1.0 / np.sqrt(np.maximum(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2, 1e-12))
+    # shading 0 pastes the bare albedo (the M-LFW-FER look); 1 lights it fully like the skin around it
+    light = (1.0 - shading) + shading * lighting.irradiance(normal)
+    return colour * light[:, None]
+
+
+def fragment_layer(fragments: Fragments, colour: np.ndarray, coverage: np.ndarray,
+                   size: tuple[int, int]) -> Layer:
+    layer = Layer.empty(size)
+    layer.alpha[fragments.rows, fragments.cols] = coverage
+    layer.colour[fragments.rows, fragments.cols] = colour * coverage[:, None]
+    return layer
+
+
+def strap_layer(paths: tuple[np.ndarray, ...], origin: tuple[int, int], size: tuple[int, int], width: float,
+                colour: np.ndarray) -> Layer:
+    """Anti-aliased strap polylines drawn into a ROI whose top-left pixel is `origin`."""
+    layer = Layer.empty(size)
+    if not paths:
+        return layer
+    shift = 4
+    thickness = max(1, int(round(width)))
+    polylines = [np.round((p - np.array(origin)) * (1 << shift)).astype(np.int32) for p in paths]
+    cv2.polylines(layer.alpha, polylines, False, 1.0, thickness, cv2.LINE_AA, shift)
+    np.clip(layer.alpha, 0.0, 1.0, out=layer.alpha)
+    layer.colour[:] = colour[None, None, :] * layer.alpha[..., None]
+    return layer
+
+
+@functools.lru_cache(maxsize=1)
+def _grain_tile() -> np.ndarray:
+    """A fixed tile of unit Gaussian noise; each mask reads it at its own seeded offset (much faster than
+    drawing fresh normals for every pixel, and just as deterministic)."""
+    return np.random.default_rng(20201).standard_normal((GRAIN_TILE, GRAIN_TILE), np.float32)
+
+
+def grain(size: tuple[int, int], seed: int) -> np.ndarray:
+    """Unit Gaussian noise of the given size, fixed by `seed`."""
+    tile = _grain_tile()
+    height, width = size
+    reps = (height // GRAIN_TILE + 2, width // GRAIN_TILE + 2)
+    oy, ox = seed % GRAIN_TILE, (seed // GRAIN_TILE) % GRAIN_TILE
+    if reps != (2, 2) or oy + height > GRAIN_TILE or ox + width > GRAIN_TILE:
+        return np.tile(tile, reps)[oy:oy + height, ox:ox + width]
+    return tile[oy:oy + height, ox:ox + width]
+
+
+def match_photo(layer: Layer, style: PhotoStyle, seed: int) -> Layer:
+    """Blur the layer like the photo and add its grain; a colour photo's cast is applied by the caller."""
+    if style.blur_sigma > 0.3:
+        layer = blur_layer(layer, style.blur_sigma)
+    if style.noise_sigma > 0:
+        noise = grain(layer.alpha.shape, seed) * layer.alpha
+        noise *= style.noise_sigma
+        layer.colour += noise[..., None]
+    return layer
+
+
+def blur_layer(layer: Layer, sigma: float) -> Layer:
+    if sigma <= 0.05:
+        return layer
+    radius = max(1, int(np.ceil(2.5 * sigma)))
+    stacked = np.dstack([layer.colour, layer.alpha[..., None]])
+    blurred = cv2.GaussianBlur(stacked, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_CONSTANT)
+    return Layer(np.ascontiguousarray(blurred[..., :3]), np.ascontiguousarray(blurred[..., 3]))
+
+
+def contact_shadow(alpha: np.ndarray, sigma: float) -> np.ndarray:
+    """The thin shadow a mask's edge casts on the skin just outside it (0 = none, 1 = black)."""
+    radius = max(1, int(np.ceil(2.0 * sigma)))
+    spread = cv2.GaussianBlur(alpha, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_CONSTANT)
+    return np.clip(spread - alpha, 0.0, 1.0) * SHADOW_STRENGTH
+
+
+def blend(photo: np.ndarray, layer: Layer, shadow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Composite the layer over the photo ROI. Returns the new ROI and the layer's final coverage."""
+    alpha = layer.alpha
+    alpha[alpha < ALPHA_FLOOR] = 0.0
+    np.minimum(alpha, 1.0, out=alpha)
+    colour = np.clip(layer.colour, 0.0, alpha[..., None])
+    keep = 1.0 - alpha
+    if shadow is not None:
+        keep *= 1.0 - np.where(alpha > 0, 0.0, shadow)
+    out = photo * keep[..., None]
+    out += colour
+    return out, alpha
+
+
+def to_grey(colour: np.ndarray) -> np.ndarray:
+    return np.repeat(luminance(colour)[..., None], 3, axis=-1)

@@ -1,0 +1,327 @@
+"""Mask geometry: where the mask sits on a face, as a 3D surface laid over the face mesh.
+
+A mask is a grid over its own (u, v) square (u across the face from the subject's right to left, v from the
+top edge down). Every grid point is placed in the face's frontal frame (X across, Y down, Z away from the
+camera, in units of half the face width) relative to mesh vertices: the top edge on the nose, the sides on the
+face outline, the bottom below the chin. Its depth comes from the mesh surface, so when the frame is turned
+back into the photo's pose the grid bends round the cheek, the far side narrows and the silhouette follows the
+cheek contour. The renderer then warps the grid triangle by triangle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import mesh
+
+WEAR_MODES = ("correct", "nose_out", "chin")
+OUTLINES = ("rect", "cup", "fold", "contour", "tube")
+UV_MARGIN = 0.06  # the grid reaches past the outline so its edge can be anti-aliased
+STRAP_KINDS = ("loops", "head", "none")
+
+
+@dataclass(frozen=True)
+class MaskShape:
+    """Where and how a mask sits. Lengths are in half face widths, so one shape fits any face size.
+
+    Args:
+        wear: "correct" (over nose and mouth), "nose_out" (under the nose) or "chin" (mouth and nose out).
+        top: 0..1, how high the top edge sits within the wear's range (for "correct": from the nose tip
+            up to the bridge just below the eyes).
+        side_drop: how much lower the top edge is at the cheeks than on the nose.
+        chin_drop: how far the bottom edge hangs below the chin.
+        width: share of the face half-width covered on each side (about 1 reaches the face outline).
+        tightness: 1 follows every hollow of the face, 0 spans taut from nose to cheeks and nose to chin.
+        bulge: dome in front of the mouth (cup masks).
+        fold: height of a vertical ridge down the middle (KN95).
+        standoff: fabric thickness in front of the skin.
+        outline: the cut of the fabric in (u, v): rect, cup, fold, contour or tube.
+        straps: ear "loops", "head" straps, or "none".
+    """
+
+    wear: str = "correct"
+    top: float = 0.6
+    side_drop: float = 0.15
+    chin_drop: float = 0.15
+    width: float = 0.95
+    tightness: float = 0.5
+    bulge: float = 0.0
+    fold: float = 0.0
+    standoff: float = 0.02
+    outline: str = "rect"
+    straps: str = "loops"
+
+    def __post_init__(self) -> None:
+        if self.wear not in WEAR_MODES:
+            raise ValueError(f"wear must be one of {WEAR_MODES}, got {self.wear!r}")
+        if self.outline not in OUTLINES:
+            raise ValueError(f"outline must be one of {OUTLINES}, got {self.outline!r}")
+        if self.straps not in STRAP_KINDS:
+            raise ValueError(f"straps must be one of {STRAP_KINDS}, got {self.straps!r}")
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """The head's pose: an origin between the ears, unit axes (rows: across, down, away), a scale in px."""
+
+    origin: np.ndarray
+    axes: np.ndarray
+    scale: float
+
+    @classmethod
+    def from_landmarks(cls, landmarks: np.ndarray) -> FaceFrame:
+        points = landmarks.astype(np.float64)
+        across = points[mesh.CHEEK_LEFT] - points[mesh.CHEEK_RIGHT]
+        down = points[mesh.CHIN_BOTTOM] - points[mesh.NOSE_BRIDGE_TOP]
+        scale = float(np.linalg.norm(across)) / 2.0
+        if scale < 1e-3:
+            raise ValueError("degenerate face: the outline has no width")
+        ex = across / np.linalg.norm(across)
+        down = down - ex * (down @ ex)
+        ey = down / max(np.linalg.norm(down), 1e-9)
+        ez = np.cross(ex, ey)
+        origin = (points[mesh.CHEEK_LEFT] + points[mesh.CHEEK_RIGHT]) / 2.0
+        return cls(origin=origin, axes=np.stack([ex, ey, ez]), scale=scale)
+
+    def to_frontal(self, points: np.ndarray) -> np.ndarray:
+        return (points - self.origin) @ self.axes.T / self.scale
+
+    def to_image(self, frontal: np.ndarray) -> np.ndarray:
+        return frontal * self.scale @ self.axes + self.origin
+
+    @property
+    def yaw_sin(self) -> float:
+        """Positive when the subject's right cheek turns towards the camera."""
+        return float(self.axes[0, 2])
+
+
+@dataclass(frozen=True)
+class MaskGeometry:
+    """A placed mask: the (u, v) grid, its points in the photo (x, y px; z depth) and its straps."""
+
+    uv: np.ndarray  # (NV, NU, 2)
+    points: np.ndarray  # (NV, NU, 3) image coordinates of the mask surface
+    skin: np.ndarray  # (NV, NU, 3) image coordinates of the face surface under the mask
+    on_face: np.ndarray  # (NV, NU) bool: the grid point lies inside the face outline
+    straps: tuple[np.ndarray, ...]  # polylines (K, 2) in px, drawn under the mask
+    strap_width: float  # px
+    frame: FaceFrame
+
+
+def grid_size(face_width_px: float) -> tuple[int, int]:
+    """Finer grids for bigger faces, so silhouettes stay smooth on 4000 px photos and cheap on 100 px ones."""
+    columns = int(np.clip(face_width_px / 10.0, 17, 41))
+    return columns, int(round(columns * 0.75))
+
+
+def place_mask(landmarks: np.ndarray, shape: MaskShape) -> MaskGeometry:
+    """Lay the mask described by `shape` over a face given its 478 landmarks in pixels."""
+    frame = FaceFrame.from_landmarks(landmarks)
+    frontal = frame.to_frontal(landmarks.astype(np.float64))
+    columns, rows = grid_size(2.0 * frame.scale)
+    u = np.linspace(-UV_MARGIN, 1.0 + UV_MARGIN, columns)
+    v = np.linspace(-UV_MARGIN, 1.0 + UV_MARGIN, rows)
+    uu, vv = np.meshgrid(u, v)
+
+    xy = _outline_to_frontal(frontal, shape, uu, vv)
+    skin_z, on_face = _surface_depth(frontal, xy)
+    mask_z = _drape(skin_z, shape.tightness) - shape.standoff - _relief(uu, vv, shape)
+
+    points = frame.to_image(np.concatenate([xy, mask_z[..., None]], axis=-1))
+    skin = frame.to_image(np.concatenate([xy, skin_z[..., None]], axis=-1))
+    straps = _strap_paths(frontal, frame, xy, mask_z, uu, vv, shape)
+    strap_width = max(1.0, 0.012 * 2.0 * frame.scale)
+    return MaskGeometry(np.stack([uu, vv], -1), points, skin, on_face, straps, strap_width, frame)
+
+
+def _outline_half_widths(frontal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Face outline as functions of height: (heights, right-side X, left-side X), heights increasing."""
+    oval = frontal[mesh.FACE_OVAL, :2]
+    chin_at = int(np.flatnonzero(mesh.FACE_OVAL == mesh.CHIN_BOTTOM)[0])
+    left = oval[: chin_at + 1]  # forehead top -> subject's left -> chin
+    right = np.concatenate([oval[chin_at:], oval[:1]])[::-1]  # forehead top -> subject's right -> chin
+    heights = np.linspace(oval[:, 1].min(), oval[:, 1].max(), 48)
+    left_x = np.interp(heights, np.maximum.accumulate(left[:, 1]), left[:, 0])
+    right_x = np.interp(heights, np.maximum.accumulate(right[:, 1]), right[:, 0])
+    return heights, right_x, left_x
+
+
+def _jaw_height(frontal: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Height of the lower face outline (cheek, jaw, chin) at each X."""
+    oval = frontal[mesh.FACE_OVAL, :2]
+    start = int(np.flatnonzero(mesh.FACE_OVAL == mesh.CHEEK_LEFT)[0])
+    stop = int(np.flatnonzero(mesh.FACE_OVAL == mesh.CHEEK_RIGHT)[0])
+    lower = oval[start : stop + 1][::-1]  # subject's right cheek -> chin -> left cheek, X increasing
+    return np.interp(x, np.maximum.accumulate(lower[:, 0]), lower[:, 1])
+
+
+def _top_centre_height(frontal: np.ndarray, shape: MaskShape) -> float:
+    y = frontal[:, 1]
+    if shape.wear == "correct":
+        low, high = y[mesh.NOSE_TIP], y[mesh.NOSE_BRIDGE]
+    elif shape.wear == "nose_out":
+        low, high = y[mesh.UPPER_LIP_TOP], y[mesh.NOSE_BOTTOM]
+    else:
+        low, high = y[mesh.CHIN_BOTTOM] - 0.25 * (y[mesh.CHIN_BOTTOM] - y[mesh.LOWER_LIP_BOTTOM]), y[
+            mesh.LOWER_LIP_BOTTOM]
+    return float(low + (high - low) * np.clip(shape.top, 0.0, 1.0))
+
+
+def _eye_floor(frontal: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The highest the top edge may reach at each X: clear of both eyes, with a smooth fall-off beside them."""
+    floor = np.full_like(x, -np.inf)
+    for eye in (mesh.EYE_RIGHT, mesh.EYE_LEFT):
+        pts = frontal[list(eye), :2]
+        lowest = pts[:, 1].max() + 0.12
+        centre, half = pts[:, 0].mean(), (pts[:, 0].max() - pts[:, 0].min()) / 2 + 0.08
+        outside = np.maximum(np.abs(x - centre) - half, 0.0)
+        floor = np.maximum(floor, lowest - 6.0 * outside**2)
+    return floor
+
+
+def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, vv: np.ndarray) -> np.ndarray:
+    """(u, v) grid -> frontal (X, Y): top on the nose, sides on the face outline, bottom below the chin."""
+    heights, right_x, left_x = _outline_half_widths(frontal)
+    y_jaw_angle = float(np.mean(frontal[[mesh.JAW_RIGHT, mesh.JAW_LEFT], 1]))
+    y_cheek = float(np.mean(frontal[[mesh.CHEEK_RIGHT, mesh.CHEEK_LEFT], 1]))
+    side_limit = y_jaw_angle if shape.outline != "tube" else y_jaw_angle + 0.1
+
+    def sides(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        clamped = np.clip(y, y_cheek, side_limit)
+        return np.interp(clamped, heights, right_x) * shape.width, np.interp(clamped, heights, left_x) * shape.width
+
+    u_row = uu[0]
+    mid_right, mid_left = sides(np.array([0.5 * (y_cheek + y_jaw_angle)]))
+    x0 = mid_right + (mid_left - mid_right) * u_row
+    edge = np.abs(2.0 * u_row - 1.0)
+
+    top = _top_centre_height(frontal, shape) + shape.side_drop * np.minimum(edge, 1.0) ** 1.5
+    if shape.wear == "correct":
+        top = np.maximum(top, _eye_floor(frontal, x0))
+    jaw = np.maximum(_jaw_height(frontal, x0), y_jaw_angle + 0.05)
+    bottom = jaw + shape.chin_drop * (1.0 - np.minimum(edge, 1.0) ** 2) + 0.04
+    bottom = np.maximum(bottom, top + 0.35)
+
+    y = top[None, :] + (bottom - top)[None, :] * vv
+    right, left = sides(y)
+    x = right + (left - right) * uu
+    return np.stack([x, y], axis=-1)
+
+
+def _surface_depth(frontal: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Depth of the face surface under each grid point (Gaussian-weighted mesh vertices), and whether the
+    point is on the face. Beyond the outline the surface keeps falling away, as the jaw and neck do."""
+    vertices = frontal[: mesh.NUM_MESH_VERTICES].astype(np.float32)
+    lower = vertices[vertices[:, 1] > frontal[mesh.NOSE_BRIDGE_TOP, 1] - 0.2]
+    flat = xy.reshape(-1, 2)
+    grid = flat.astype(np.float32)
+    # squared distances as |a|^2 + |b|^2 - 2ab: one matrix product instead of a (points x vertices x 2) array
+    d2 = (grid**2).sum(1)[:, None] + (lower[:, :2] ** 2).sum(1)[None, :] - 2.0 * grid @ lower[:, :2].T
+    d2 -= d2.min(axis=1, keepdims=True)
+    weights = np.exp(d2 * np.float32(-1.0 / (2 * 0.09**2)))
+    depth = (weights @ lower[:, 2]).astype(np.float64) / weights.sum(axis=1)
+
+    oval = frontal[mesh.FACE_OVAL, :2]
+    centre = oval.mean(axis=0)
+    oval_angle = np.arctan2(oval[:, 1] - centre[1], oval[:, 0] - centre[0])
+    order = np.argsort(oval_angle)
+    oval_radius = np.linalg.norm(oval - centre, axis=1)[order]
+    rel = flat - centre
+    angle = np.arctan2(rel[:, 1], rel[:, 0])
+    limit = np.interp(angle, oval_angle[order], oval_radius, period=2 * np.pi)
+    outside = np.maximum(np.linalg.norm(rel, axis=1) - limit, 0.0)
+    depth = depth + 1.2 * outside
+    return depth.reshape(xy.shape[:2]), (outside <= 0).reshape(xy.shape[:2])
+
+
+def _taut(depth: np.ndarray) -> np.ndarray:
+    """Per row: the fabric stretched from each end to the nearest point, never behind the skin."""
+    count = depth.shape[1]
+    idx = np.arange(count)[None, :]
+    peak = depth.argmin(axis=1)[:, None]
+    first, last = depth[:, :1], depth[:, -1:]
+    at_peak = np.take_along_axis(depth, peak, axis=1)
+    left = first + (at_peak - first) * idx / np.maximum(peak, 1)
+    right = at_peak + (last - at_peak) * (idx - peak) / np.maximum(count - 1 - peak, 1)
+    line = np.where(idx <= peak, left, right)
+    return np.minimum(depth, line)
+
+
+def _drape(skin_depth: np.ndarray, tightness: float) -> np.ndarray:
+    """Blend between skin-tight and taut across rows and down columns."""
+    taut = _taut(_taut(skin_depth).T).T
+    return skin_depth + (1.0 - np.clip(tightness, 0.0, 1.0)) * (taut - skin_depth)
+
+
+def _relief(uu: np.ndarray, vv: np.ndarray, shape: MaskShape) -> np.ndarray:
+    """How far the fabric stands out of its drape: a dome for cups, a ridge for folded masks."""
+    cu, cv = 2.0 * uu - 1.0, 2.0 * (vv - 0.55)
+    dome = np.clip(1.0 - cu**2 - cv**2, 0.0, 1.0) ** 0.6
+    ridge = np.clip(1.0 - np.abs(cu), 0.0, 1.0) * np.clip(1.0 - np.abs(2.0 * vv - 1.0) ** 2, 0.0, 1.0)
+    return shape.bulge * dome + shape.fold * ridge
+
+
+def _strap_paths(frontal: np.ndarray, frame: FaceFrame, xy: np.ndarray, depth: np.ndarray,
+                 uu: np.ndarray, vv: np.ndarray, shape: MaskShape) -> tuple[np.ndarray, ...]:
+    """Ear loops or head straps for each side whose ear faces the camera; the far ones are behind the head."""
+    if shape.straps == "none":
+        return ()
+    surface = np.concatenate([xy, depth[..., None]], axis=-1)
+    paths = []
+    visible = {0: frame.yaw_sin > -0.45, 1: frame.yaw_sin < 0.45}
+    for side, cheek, column in ((0, mesh.CHEEK_RIGHT, 0), (1, mesh.CHEEK_LEFT, -1)):
+        if not visible[side]:
+            continue
+        col = surface[:, column]
+        v_col = vv[:, column]
+        top = col[int(np.argmin(np.abs(v_col - 0.1)))]
+        low = col[int(np.argmin(np.abs(v_col - 0.88)))]
+        ear = frontal[cheek].copy()
+        outward = np.sign(ear[0]) if ear[0] != 0 else (-1.0 if side == 0 else 1.0)
+        if shape.straps == "loops":
+            ear_top = ear + np.array([0.08 * outward, -0.12, 0.35])
+            ear_back = ear + np.array([0.12 * outward, 0.08, 0.55])
+            ear_low = ear + np.array([0.06 * outward, 0.3, 0.4])
+            control = [top, ear_top, ear_back, ear_low, low]
+        else:
+            control = [top, ear + np.array([0.1 * outward, -0.3, 0.8])]
+            paths.append(_bezier(np.array(control)))
+            control = [low, ear + np.array([0.05 * outward, 0.55, 0.8])]
+        paths.append(_bezier(np.array(control)))
+    return tuple(frame.to_image(p)[:, :2] for p in paths)
+
+
+def _bezier(control: np.ndarray, samples: int = 24) -> np.ndarray:
+    """A smooth curve from the first to the last control point, pulled towards the others (de Casteljau)."""
+    t = np.linspace(0.0, 1.0, samples)[:, None, None]
+    points = np.broadcast_to(control.astype(np.float64), (samples, *control.shape))
+    while points.shape[1] > 1:
+        points = points[:, :-1] * (1.0 - t) + points[:, 1:] * t
+    return points[:, 0]
+
+
+def outline_distance(outline: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Signed distance (positive inside) to the edge of the fabric's cut, in mask heights.
+
+    Widths are measured in the same unit as heights (a mask is about 1.5 times as wide as tall), so one
+    threshold softens every edge alike.
+    """
+    aspect = 1.5
+    side = np.minimum(u, 1.0 - u) * aspect
+    edge = np.minimum(np.abs(2.0 * u - 1.0), 1.0)
+    if outline == "rect":
+        return np.minimum(side, np.minimum(v, 1.0 - v))
+    if outline == "cup":
+        radius = (np.abs(2.0 * u - 1.0) ** 2.4 + np.abs(2.0 * v - 1.0) ** 2.4) ** (1.0 / 2.4)
+        return (1.0 - radius) * 0.5
+    if outline == "fold":
+        top, bottom = 0.14 * edge, 1.0 - 0.16 * edge
+    elif outline == "contour":
+        top, bottom = 0.12 * edge**1.3, 1.0 - 0.22 * edge**2
+    elif outline == "tube":
+        top, bottom = np.zeros_like(u), np.ones_like(u)
+    else:
+        raise ValueError(f"unknown outline {outline!r}")
+    return np.minimum(side, np.minimum(v - top, bottom - v))

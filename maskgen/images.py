@@ -1,0 +1,165 @@
+"""Reading, normalising and writing photos.
+
+The renderer works on one layout (float32 RGB in [0, 1]); these helpers turn whatever arrives (greyscale,
+RGBA, 16-bit, odd paths) into that layout and back, so no other stage has to care about input formats.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+MIN_SIDE = 16
+
+
+class ImageError(ValueError):
+    """A photo that cannot be used: unreadable, truncated, empty or of an unsupported layout."""
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """How the caller's array was laid out, so the result can be returned the same way."""
+
+    dtype: np.dtype
+    channels: int  # 0 for a plain (H, W) array
+    greyscale: bool  # the photo carries no colour (one channel, or R == G == B)
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a photo as RGB(A) or greyscale, keeping its bit depth. Raises ImageError with the reason."""
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # np.fromfile copes with non-ASCII paths, cv2.imread does not
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if data.size == 0:
+        raise ImageError(f"empty file: {path}")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError(f"not a readable image (corrupt or unsupported format): {path}")
+    if _looks_truncated(path, data):
+        raise ImageError(f"truncated image file: {path}")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def _looks_truncated(path: Path, data: np.ndarray) -> bool:
+    """OpenCV decodes a cut-off JPEG or PNG with grey fill and no error; check the end markers instead."""
+    suffix = path.suffix.lower()
+    if suffix in {".jpg", ".jpeg"} or bytes(data[:2]) == b"\xff\xd8":
+        tail = bytes(data[-64:]).rstrip(b"\x00\r\n ")
+        return not tail.endswith(b"\xff\xd9")
+    if suffix == ".png" or bytes(data[:8]) == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in bytes(data[-32:])
+    return False
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> None:
+    """Write atomically: encode to memory, write a temporary file beside the target, then rename it."""
+    path = Path(path)
+    suffix = path.suffix.lower() or ".png"
+    bgr = image
+    if image.ndim == 3 and image.shape[2] == 3:
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix in {".jpg", ".jpeg"} else []
+    ok, encoded = cv2.imencode(suffix, bgr, params)
+    if not ok:
+        raise ImageError(f"cannot encode image as {suffix}: {path}")
+    write_bytes_atomic(path, encoded.tobytes())
+
+
+def write_bytes_atomic(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def describe_layout(image: np.ndarray) -> ImageLayout:
+    """Validate an input array and record its layout."""
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"expected a numpy array, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        channels = 1
+    elif image.ndim == 2:
+        channels = 0
+    elif image.ndim == 3 and image.shape[2] in (3, 4):
+        channels = image.shape[2]
+    else:
+        raise ImageError(f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise ImageError(f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1]")
+    if min(image.shape[:2]) < 1:
+        raise ImageError(f"empty image of shape {image.shape}")
+    greyscale = channels in (0, 1) or _rgb_is_grey(image[..., :3])
+    return ImageLayout(dtype=image.dtype, channels=channels, greyscale=greyscale)
+
+
+def _rgb_is_grey(rgb: np.ndarray) -> bool:
+    """A colour-encoded photo whose channels agree (JPEG noise aside) carries no colour."""
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 4096)))
+    sample = rgb[::step, ::step].astype(np.float32)
+    spread = sample.max(axis=2) - sample.min(axis=2)
+    scale = 255.0 if rgb.dtype == np.uint8 else (65535.0 if rgb.dtype == np.uint16 else 1.0)
+    return float(np.percentile(spread, 95)) <= 0.03 * scale
+
+
+def to_float_rgb(image: np.ndarray, layout: ImageLayout) -> np.ndarray:
+    """Any supported layout to float32 RGB in [0, 1] (alpha dropped; the caller keeps it)."""
+    if layout.dtype == np.uint8:
+        scaled = image.astype(np.float32) * (1.0 / 255.0)
+    elif layout.dtype == np.uint16:
+        scaled = image.astype(np.float32) * (1.0 / 65535.0)
+    else:
+        scaled = np.clip(image.astype(np.float32), 0.0, 1.0)
+    if layout.channels == 0:
+        scaled = scaled[..., None]
+    if scaled.shape[2] == 1:
+        return np.repeat(scaled, 3, axis=2)
+    return np.ascontiguousarray(scaled[..., :3])
+
+
+def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
+    """Any supported layout to uint8 RGB, the form the landmark detector takes."""
+    layout = describe_layout(image)
+    if layout.dtype == np.uint8 and layout.channels == 3:
+        return np.ascontiguousarray(image)
+    return from_float_rgb(to_float_rgb(image, layout), ImageLayout(np.dtype(np.uint8), 3, layout.greyscale))
+
+
+def from_float_rgb(rgb: np.ndarray, layout: ImageLayout, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Back to the caller's layout. `alpha` is the alpha channel (already in the output's scale) for RGBA."""
+    if layout.channels in (0, 1):
+        rgb = rgb.mean(axis=2, keepdims=True)
+    if layout.dtype == np.uint8:
+        out = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif layout.dtype == np.uint16:
+        out = np.clip(rgb * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+    else:
+        out = np.clip(rgb, 0.0, 1.0).astype(layout.dtype)
+    if layout.channels == 0:
+        return out[..., 0]
+    if layout.channels == 4:
+        assert alpha is not None
+        out = np.concatenate([out, alpha[..., None].astype(out.dtype)], axis=2)
+    return np.ascontiguousarray(out)

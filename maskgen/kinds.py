@@ -1,0 +1,282 @@
+"""Mask kinds and styles: every random choice about a mask is drawn here, and only here.
+
+`sample_params` turns a style name and a numpy Generator into a `MaskParams`: a plain, JSON-serialisable
+record of shape, placement, material and finish. Rendering from the same `MaskParams` always gives the same
+pixels, which is what makes results reproducible and auditable (the CLI writes them to its manifest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .appearance import PALETTE, Material, list_texture_files
+from .geometry import WEAR_MODES, MaskShape
+
+KINDS = ("surgical", "n95", "kn95", "cloth", "gaiter", "sport")
+BASELINE = "mlfw-white"
+STYLES = ("varied", BASELINE, *KINDS)
+# How often each kind turns up in the "varied" style (roughly what real-mask photos show).
+KIND_WEIGHTS = {"surgical": 0.34, "cloth": 0.2, "kn95": 0.14, "n95": 0.1, "sport": 0.1, "gaiter": 0.12}
+PRINT_WORDS = ("N95", "FFP2", "KN95", "AIR", "PURE", "SAFE", "CITY", "MOVE", "ZEN", "BREATHE", "NOVA", "FLEX")
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MaskParams:
+    """Everything needed to render one mask on one face, and nothing random left to draw."""
+
+    kind: str
+    shape: MaskShape
+    material: Material
+    seed: int  # seeds the grain added to match the photo's noise
+    shading: float = 1.0  # 1: lit by the photo's light and the mask's own relief; 0: flat, pasted look
+    match_photo: bool = True  # copy the photo's noise, blur and colour cast onto the mask
+
+    def to_dict(self) -> dict[str, Any]:
+        material = dataclasses.asdict(self.material)
+        material["colours"] = [[round(c, 4) for c in colour] for colour in self.material.colours]
+        return {
+            "kind": self.kind,
+            "shape": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in
+                      dataclasses.asdict(self.shape).items()},
+            "material": material,
+            "seed": self.seed,
+            "shading": self.shading,
+            "match_photo": self.match_photo,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MaskParams:
+        material = dict(data["material"])
+        material["colours"] = tuple(tuple(c) for c in material["colours"])
+        for key in ("strap_colour", "valve_colour"):
+            material[key] = tuple(material[key])
+        if material.get("valve") is not None:
+            material["valve"] = tuple(material["valve"])
+        return cls(kind=data["kind"], shape=MaskShape(**data["shape"]), material=Material(**material),
+                   seed=int(data["seed"]), shading=float(data.get("shading", 1.0)),
+                   match_photo=bool(data.get("match_photo", True)))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """User control over where the mask sits; unset ranges use each kind's realistic defaults.
+
+    Args:
+        wear: "correct", "nose_out", "chin", or a mapping of those to probabilities.
+        top: range of the top edge's height within the wear mode's span (0 low .. 1 high).
+        chin_drop: range of how far below the chin the mask reaches, in half face widths.
+        width: range of the share of the face's half-width covered on each side.
+    """
+
+    wear: str | Mapping[str, float] = "correct"
+    top: Range | None = None
+    chin_drop: Range | None = None
+    width: Range | None = None
+
+    def __post_init__(self) -> None:
+        modes = [self.wear] if isinstance(self.wear, str) else list(self.wear)
+        unknown = [m for m in modes if m not in WEAR_MODES]
+        if unknown:
+            raise ValueError(f"unknown wear mode(s) {unknown}; choose from {WEAR_MODES}")
+        for name in ("top", "chin_drop", "width"):
+            value = getattr(self, name)
+            if value is not None and (len(value) != 2 or value[0] > value[1]):
+                raise ValueError(f"{name} must be a (low, high) range, got {value}")
+
+    def draw_wear(self, rng: np.random.Generator) -> str:
+        if isinstance(self.wear, str):
+            return self.wear
+        names = list(self.wear)
+        weights = np.array([self.wear[n] for n in names], np.float64)
+        return names[int(rng.choice(len(names), p=weights / weights.sum()))]
+
+
+def _uniform(rng: np.random.Generator, bounds: Range) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def _colour(rng: np.random.Generator, any_share: float = 0.3,
+            favourites: tuple[str, ...] | None = None) -> tuple[float, float, float]:
+    """A palette colour (weighted by how common it is), or any colour at all."""
+    if rng.random() < any_share:
+        hue, sat, val = rng.random(), rng.uniform(0.15, 1.0), rng.uniform(0.15, 1.0)
+        rgb = _hsv_to_rgb(hue, sat, val)
+    else:
+        entries = [p for p in PALETTE if favourites is None or p[0] in favourites]
+        weights = np.array([p[2] for p in entries])
+        rgb = tuple(c / 255.0 for c in entries[int(rng.choice(len(entries), p=weights / weights.sum()))][1])
+    jitter = rng.normal(0.0, 0.02, 3)
+    return tuple(float(np.clip(c + j, 0.0, 1.0)) for c, j in zip(rgb, jitter))
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
+    i = int(h * 6) % 6
+    f = h * 6 - int(h * 6)
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    return [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+
+
+def _material(rng: np.random.Generator, patterns: Mapping[str, float], ground: tuple[float, float, float],
+              texture_dirs: tuple[str, ...], **construction: Any) -> Material:
+    names = list(patterns)
+    weights = np.array([patterns[n] for n in names])
+    pattern = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    colours = [ground] + [_colour(rng, any_share=0.4) for _ in range(int(rng.integers(1, 4)))]
+    extra: dict[str, Any] = {}
+    texture_file = None
+    if pattern == "image":
+        files = list_texture_files(texture_dirs)
+        if files:
+            texture_file = files[int(rng.integers(len(files)))]
+            extra["tint"] = float(rng.choice([0.0, 0.0, rng.uniform(0.2, 0.6)]))
+        else:
+            pattern = "plain"
+    if pattern == "dots":
+        extra["dot_radius"] = _uniform(rng, (0.12, 0.3))
+    elif pattern == "checks":
+        extra["gingham"] = bool(rng.random() < 0.5)
+    elif pattern == "plaid":
+        extra["plaid_bands"] = [round(_uniform(rng, (0.04, 0.25)), 3) for _ in range(int(rng.integers(2, 4)))]
+    elif pattern == "gradient":
+        extra["radial"] = bool(rng.random() < 0.3)
+    elif pattern == "print":
+        extra["logo"] = bool(rng.random() < 0.5)
+    text = ""
+    if pattern == "print":
+        text = str(rng.choice(PRINT_WORDS)) if rng.random() < 0.6 else "".join(
+            chr(65 + int(c)) for c in rng.integers(0, 26, int(rng.integers(2, 6))))
+    return Material(
+        pattern=pattern,
+        colours=tuple(colours),
+        pattern_scale=_uniform(rng, (3.0, 12.0)),
+        pattern_angle=float(rng.choice([0.0, 0.0, 45.0, 90.0, _uniform(rng, (-60.0, 60.0))])),
+        texture_file=texture_file,
+        text=text,
+        seed=int(rng.integers(0, 2**31 - 1)),
+        fibre=_uniform(rng, (0.01, 0.06)),
+        strap_colour=construction.pop("strap_colour", ground),
+        extra=extra,
+        **construction,
+    )
+
+
+def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
+                 texture_dirs: tuple[str, ...]) -> MaskParams:
+    wear = placement.draw_wear(rng)
+
+    def shape(top: Range, side_drop: Range, chin_drop: Range, width: Range, tightness: Range,
+              outline: str, straps: str, bulge: Range = (0.0, 0.0), fold: Range = (0.0, 0.0),
+              standoff: Range = (0.015, 0.035)) -> MaskShape:
+        return MaskShape(
+            wear=wear,
+            top=_uniform(rng, placement.top or top),
+            side_drop=_uniform(rng, side_drop),
+            chin_drop=_uniform(rng, placement.chin_drop or chin_drop),
+            width=_uniform(rng, placement.width or width),
+            tightness=_uniform(rng, tightness),
+            bulge=_uniform(rng, bulge),
+            fold=_uniform(rng, fold),
+            standoff=_uniform(rng, standoff),
+            outline=outline,
+            straps=straps,
+        )
+
+    if kind == "surgical":
+        ground = _colour(rng, 0.15, ("white", "surgical-blue", "light-blue", "black", "sea-green", "pastel-pink",
+                                     "lavender", "light-grey", "grey", "navy", "yellow"))
+        patterns = {"plain": 8.0, "floral": 0.5, "dots": 0.4, "gradient": 0.4, "print": 0.3, "camouflage": 0.2,
+                    "stripes": 0.2}
+        geometry = shape((0.45, 1.0), (0.05, 0.25), (0.08, 0.32), (0.9, 1.03), (0.1, 0.45), "rect", "loops",
+                         bulge=(0.0, 0.08))
+        material = _material(rng, patterns, ground, texture_dirs, pleats=int(rng.choice([3, 3, 3, 2, 4])),
+                             nose_wire=True, edge_band=_uniform(rng, (0.035, 0.06)),
+                             strap_colour=ground if rng.random() < 0.7 else (0.95, 0.95, 0.95))
+    elif kind == "n95":
+        ground = _colour(rng, 0.1, ("white", "light-grey", "surgical-blue", "black", "grey", "beige"))
+        geometry = shape((0.45, 0.9), (0.0, 0.12), (0.0, 0.14), (0.78, 0.92), (0.1, 0.3), "cup", "head",
+                         bulge=(0.16, 0.3))
+        valve = (float(rng.choice([0.3, 0.7])), 0.58, 0.085) if rng.random() < 0.3 else None
+        material = _material(rng, {"plain": 6.0, "woven": 1.0, "print": 0.4}, ground, texture_dirs,
+                             nose_wire=True, edge_band=_uniform(rng, (0.02, 0.04)), valve=valve,
+                             valve_colour=_colour(rng, 0.2, ("white", "grey", "charcoal", "surgical-blue")),
+                             strap_colour=_colour(rng, 0.0, ("white", "surgical-blue", "yellow", "grey")))
+    elif kind == "kn95":
+        ground = _colour(rng, 0.2, ("white", "black", "grey", "light-grey", "pastel-pink", "surgical-blue",
+                                    "navy", "beige", "lavender"))
+        geometry = shape((0.5, 1.0), (0.05, 0.2), (0.05, 0.22), (0.88, 1.0), (0.05, 0.25), "fold", "loops",
+                         bulge=(0.02, 0.08), fold=(0.1, 0.22))
+        material = _material(rng, {"plain": 8.0, "print": 0.6, "gradient": 0.3, "camouflage": 0.2}, ground,
+                             texture_dirs, centre_seam=True, nose_wire=True,
+                             edge_band=_uniform(rng, (0.025, 0.05)), strap_colour=ground)
+    elif kind == "cloth":
+        ground = _colour(rng, 0.35)
+        patterns = {"plain": 3.0, "stripes": 1.0, "dots": 1.0, "checks": 1.0, "plaid": 1.0, "floral": 1.2,
+                    "camouflage": 0.7, "knit": 0.5, "woven": 0.8, "gradient": 0.4, "print": 0.8, "melange": 0.8,
+                    "image": 1.2}
+        geometry = shape((0.5, 1.0), (0.05, 0.2), (0.1, 0.3), (0.88, 1.0), (0.35, 0.75), "contour", "loops",
+                         bulge=(0.0, 0.06))
+        material = _material(rng, patterns, ground, texture_dirs, centre_seam=bool(rng.random() < 0.8),
+                             edge_band=_uniform(rng, (0.0, 0.035)),
+                             strap_colour=ground if rng.random() < 0.6 else _colour(rng, 0.2))
+    elif kind == "gaiter":
+        ground = _colour(rng, 0.35)
+        patterns = {"plain": 2.0, "melange": 1.5, "knit": 1.2, "camouflage": 1.0, "stripes": 0.8,
+                    "gradient": 0.6, "print": 0.5, "floral": 0.5, "image": 1.0}
+        geometry = shape((0.5, 0.95), (0.0, 0.1), (0.5, 1.1), (1.0, 1.12), (0.55, 0.9), "tube", "none",
+                         standoff=(0.03, 0.06))
+        material = _material(rng, patterns, ground, texture_dirs, wrinkles=_uniform(rng, (0.2, 0.8)))
+    elif kind == "sport":
+        ground = _colour(rng, 0.15, ("black", "charcoal", "grey", "navy", "white", "red", "olive"))
+        geometry = shape((0.55, 1.0), (0.05, 0.18), (0.05, 0.25), (0.88, 1.0), (0.55, 0.85), "contour",
+                         str(rng.choice(["loops", "head"])), bulge=(0.03, 0.08))
+        side = float(rng.choice([0.27, 0.73]))
+        material = _material(rng, {"plain": 5.0, "camouflage": 0.6, "print": 0.6, "melange": 0.5}, ground,
+                             texture_dirs, centre_seam=True, edge_band=_uniform(rng, (0.02, 0.04)),
+                             valve=(side, 0.6, _uniform(rng, (0.07, 0.1))),
+                             valve_colour=_colour(rng, 0.3, ("black", "charcoal", "grey", "red", "white")),
+                             strap_colour=ground)
+    else:
+        raise ValueError(f"unknown mask kind {kind!r}; choose from {KINDS}")
+    return MaskParams(kind=kind, shape=geometry, material=material, seed=int(rng.integers(0, 2**31 - 1)))
+
+
+def _mlfw_white(rng: np.random.Generator, placement: Placement) -> MaskParams:
+    """M-LFW-FER's mask: one flat white surgical mask, faint pleats, ear loops, pasted without lighting."""
+    shape = MaskShape(
+        wear=placement.draw_wear(rng),
+        top=_uniform(rng, placement.top or (0.5, 0.6)),
+        side_drop=0.15,
+        chin_drop=_uniform(rng, placement.chin_drop or (0.1, 0.14)),
+        width=_uniform(rng, placement.width or (0.9, 0.92)),
+        tightness=0.4,
+        standoff=0.02,
+        outline="rect",
+        straps="loops",
+    )
+    white = (0.96, 0.96, 0.97)
+    material = Material(pattern="plain", colours=(white,), pleats=3, fibre=0.0, edge_band=0.0,
+                        strap_colour=(0.9, 0.9, 0.9))
+    return MaskParams(kind=BASELINE, shape=shape, material=material, seed=int(rng.integers(0, 2**31 - 1)),
+                      shading=0.15, match_photo=False)
+
+
+def sample_params(style: str, rng: np.random.Generator, placement: Placement | None = None,
+                  texture_dirs: tuple[str, ...] = ()) -> MaskParams:
+    """Draw one mask for one face. `style` is "varied", "mlfw-white" or a kind name."""
+    placement = placement or Placement()
+    if style == BASELINE:
+        return _mlfw_white(rng, placement)
+    if style == "varied":
+        names = list(KIND_WEIGHTS)
+        weights = np.array([KIND_WEIGHTS[n] for n in names])
+        style = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    if style not in KINDS:
+        raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
+    return _sample_kind(style, rng, placement, texture_dirs)

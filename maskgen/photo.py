@@ -1,0 +1,122 @@
+"""What the photo looks like around a face: its light, noise, blur and colour cast.
+
+A mask only looks real if it is lit, blurred, grained and tinted like the skin beside it. These estimators
+are cheap (they read the face region only) and return plain numbers the compositor applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+SKIN_REFERENCE = 0.45  # skin reflectance assumed when turning skin brightness into illumination
+INTRINSIC_BLUR = 0.53  # px the estimator reports on a perfectly sharp image (Sobel and sampling)
+BLUR_GAIN = 1.15  # neighbouring edges make the 1 / sigma law read low; calibrated on blurred test cards
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """First-order light field: brightness = ambient + direction . normal (normals face the camera)."""
+
+    ambient: float
+    direction: tuple[float, float, float]
+
+    def irradiance(self, normals: np.ndarray) -> np.ndarray:
+        """Illumination on surfaces with these (3, N) normals, relative to a well-lit white surface."""
+        light = self.ambient + np.asarray(self.direction, np.float32) @ normals
+        return np.clip(light / SKIN_REFERENCE, 0.12, 1.6).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PhotoStyle:
+    """Noise, blur and colour of the photo near the face, to be copied onto the mask."""
+
+    greyscale: bool
+    noise_sigma: float  # standard deviation, in [0, 1] intensity units
+    blur_sigma: float  # px
+    cast: tuple[float, float, float]  # per-channel gain, mean 1
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ LUMA
+
+
+def fit_lighting(rgb: np.ndarray, points: np.ndarray, normals: np.ndarray, valid: np.ndarray) -> Lighting:
+    """Least-squares light from skin brightness at face-surface points whose normals are known.
+
+    `points` are (K, 2) pixel positions, `normals` (K, 3) unit normals facing the camera. A small ridge term
+    keeps the direction sane when few points are usable (tiny or cut-off faces).
+    """
+    height, width = rgb.shape[:2]
+    inside = valid & (points[:, 0] >= 0) & (points[:, 0] <= width - 1) & (points[:, 1] >= 0) & (
+        points[:, 1] <= height - 1)
+    if inside.sum() < 8:
+        level = SKIN_REFERENCE
+        return Lighting(ambient=level, direction=(0.0, 0.0, 0.0))
+    pts = points[inside].astype(np.float32)
+    samples = luminance(cv2.remap(rgb, pts[:, :1].copy(), pts[:, 1:2].copy(), cv2.INTER_LINEAR)[:, 0])
+    design = np.concatenate([np.ones((len(pts), 1), np.float32), normals[inside].astype(np.float32)], axis=1)
+    ridge = np.diag([0.0, 1.0, 1.0, 1.0]).astype(np.float32) * 0.05 * len(pts)
+    coef = np.linalg.solve(design.T @ design + ridge, design.T @ samples)
+    # Light cannot come from behind the face, and a fit on a few noisy points must not swing wildly.
+    ambient = float(coef[0])
+    toward = float(max(coef[3], 0.0))
+    facing = max(ambient + toward, 0.05)  # brightness of skin facing the camera
+    sideways = coef[1:3].copy()
+    magnitude = float(np.linalg.norm(sideways))
+    if magnitude > 0.6 * facing:
+        sideways *= 0.6 * facing / magnitude
+    ambient = facing - toward
+    direction = np.array([sideways[0], sideways[1], toward])
+    return Lighting(ambient=ambient, direction=tuple(float(c) for c in direction))
+
+
+def estimate_noise(grey: np.ndarray) -> float:
+    """Immerkaer's fast noise estimate: the Laplacian-difference kernel cancels smooth image content."""
+    if min(grey.shape) < 3:
+        return 0.0
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(grey.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT))
+    h, w = grey.shape
+    sigma = np.sqrt(np.pi / 2.0) * response[1:-1, 1:-1].sum() / (6.0 * (w - 2) * (h - 2))
+    return float(np.clip(sigma, 0.0, 0.08))
+
+
+def estimate_blur(grey: np.ndarray) -> float:
+    """Blur (Gaussian sigma, px) from how much gradient energy a further 1 px blur removes.
+
+    For blurred step edges the gradient energy falls as 1 / sigma, so the ratio r between the energy after and
+    before an extra unit blur gives sigma^2 = r^2 / (1 - r^2) (less the ~0.5 px every sampled photo has).
+    """
+    if min(grey.shape) < 8:
+        return 0.0
+    g = grey.astype(np.float32)
+
+    def energy(image: np.ndarray) -> float:
+        gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
+        return float(np.mean((gx * gx + gy * gy)[2:-2, 2:-2]))
+
+    before = energy(g)
+    if before < 1e-4:
+        return 0.0
+    after = energy(cv2.GaussianBlur(g, (0, 0), 1.0))
+    ratio = min(after / before, 0.995) ** 2
+    sigma2 = ratio / (1.0 - ratio) - INTRINSIC_BLUR**2
+    return float(np.clip(BLUR_GAIN * np.sqrt(max(sigma2, 0.0)), 0.0, 4.0))
+
+
+def analyse_region(rgb: np.ndarray, greyscale: bool) -> PhotoStyle:
+    """Style of the photo in a region around one face (float RGB in [0, 1])."""
+    grey = luminance(rgb)
+    if greyscale:
+        cast = (1.0, 1.0, 1.0)
+    else:
+        means = rgb.reshape(-1, 3).mean(axis=0) + 1e-3
+        gain = np.clip((means / means.mean()) ** 0.35, 0.85, 1.15)
+        cast = tuple(float(c) for c in gain / gain.mean())
+    return PhotoStyle(greyscale=greyscale, noise_sigma=estimate_noise(grey), blur_sigma=estimate_blur(grey),
+                      cast=cast)

@@ -1,0 +1,205 @@
+"""The rendering core: photo + faces + parameters -> masked photo, occlusion map and metadata.
+
+`render` draws parameters (seeded) and calls `apply_masks`, which is deterministic. The Albumentations
+transform and the CLI are thin layers over these two functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import composite, geometry, photo, raster
+from .appearance import render_material, texture_shape
+from .images import ImageLayout, describe_layout, from_float_rgb, to_float_rgb
+from .kinds import MaskParams, Placement, sample_params
+from .landmarks import Face, detect_faces
+
+log = logging.getLogger(__name__)
+
+MIN_FACE_PX = 12  # narrower faces cannot carry a visible mask; they are skipped with a reason
+
+
+@dataclass
+class RenderResult:
+    """What `render` returns.
+
+    Attributes:
+        image: the masked photo, in the input's layout (dtype, channels).
+        occlusion: (H, W) bool, True where a mask or strap changed the pixel (its soft edge included).
+        params: one dict per face: status ("masked" or "skipped"), reason, bbox and every mask parameter.
+        reason: why nothing was masked ("no face", ...), else None.
+        seed: the seed the parameters were drawn with (None if parameters were given).
+        coverage: (H, W) float32 mask coverage in [0, 1], for soft use of the occlusion.
+    """
+
+    image: np.ndarray
+    occlusion: np.ndarray
+    params: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    seed: int | None = None
+    coverage: np.ndarray | None = None
+
+    @property
+    def masked_faces(self) -> int:
+        return sum(1 for p in self.params if p.get("status") == "masked")
+
+
+def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = "varied", seed: int | None = None,
+           placement: Placement | None = None, texture_dirs: Sequence[str] = (), max_faces: int = 4) -> RenderResult:
+    """Put a mask on every face of a photo.
+
+    Args:
+        image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, uint8, uint16 or float in [0, 1].
+        faces: landmarks from `detect_faces` (or a cache); detected when None.
+        style: "varied", "mlfw-white" or one kind ("surgical", "n95", "kn95", "cloth", "gaiter", "sport").
+        seed: same seed, same pixels. None draws one (recorded in the result).
+        placement: where masks sit (wear mode and ranges); realistic defaults when None.
+        texture_dirs: extra folders of fabric photos for the "image" pattern.
+        max_faces: most faces detected when `faces` is None.
+
+    Example:
+        >>> import maskgen
+        >>> image = maskgen.load_sample("Tommy_Robredo_0001")
+        >>> out = maskgen.render(image, style="surgical", seed=7)
+        >>> out.image.shape == image.shape, out.occlusion.any(), out.params[0]["kind"]
+        (True, True, 'surgical')
+    """
+    describe_layout(image)
+    if faces is None:
+        faces = detect_faces(image, max_faces=max_faces)
+    if seed is None:
+        seed = secrets.randbits(63)
+    params = draw_params(len(faces), style, seed, placement, tuple(texture_dirs))
+    result = apply_masks(image, faces, params, texture_dirs=tuple(texture_dirs))
+    result.seed = seed
+    return result
+
+
+def draw_params(count: int, style: str, seed: int | np.random.Generator, placement: Placement | None = None,
+                texture_dirs: tuple[str, ...] = ()) -> list[MaskParams]:
+    """One independent parameter draw per face, from one seed (or a caller's Generator)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return [sample_params(style, rng, placement, texture_dirs) for _ in range(count)]
+
+
+def apply_masks(image: np.ndarray, faces: Sequence[Face], params: Sequence[MaskParams],
+                texture_dirs: tuple[str, ...] = ()) -> RenderResult:
+    """Render the given masks on the given faces. Deterministic: no random draws happen here."""
+    layout = describe_layout(image)
+    height, width = image.shape[:2]
+    if len(params) != len(faces):
+        raise ValueError(f"got {len(params)} parameter sets for {len(faces)} faces")
+    if not faces:
+        return RenderResult(image=image.copy(), occlusion=np.zeros((height, width), bool), reason="no face")
+
+    rgb = to_float_rgb(image, layout)
+    coverage = np.zeros((height, width), np.float32)
+    records: list[dict[str, Any]] = [{} for _ in faces]
+    order = sorted(range(len(faces)), key=lambda i: faces[i].width)  # far (small) faces first
+    for index in order:
+        face = faces[index].scaled_to((height, width))
+        record: dict[str, Any] = {"face": index, **params[index].to_dict()}
+        try:
+            box = _render_face(rgb, coverage, face, params[index], layout, texture_dirs)
+        except FaceSkipped as skip:
+            record.update(status="skipped", reason=str(skip))
+        else:
+            record.update(status="masked", reason=None, bbox=box)
+        records[index] = record
+
+    masked = any(r["status"] == "masked" for r in records)
+    occlusion = coverage > 0
+    alpha = image[..., 3] if layout.channels == 4 else None
+    if alpha is not None:
+        top = 255 if layout.dtype == np.uint8 else (65535 if layout.dtype == np.uint16 else 1.0)
+        alpha = np.maximum(alpha, (coverage * top).astype(alpha.dtype)) if masked else alpha
+    out = from_float_rgb(rgb, layout, alpha)
+    if not masked:
+        out = image.copy()
+    reasons = sorted({r["reason"] for r in records if r["reason"]})
+    return RenderResult(image=out, occlusion=occlusion, params=records,
+                        reason=None if masked else "; ".join(reasons), coverage=coverage)
+
+
+class FaceSkipped(Exception):
+    """A face that cannot take a mask (too small, outside the image); reported, never raised to callers."""
+
+
+def _render_face(rgb: np.ndarray, coverage: np.ndarray, face: Face, params: MaskParams, layout: ImageLayout,
+                 texture_dirs: tuple[str, ...]) -> list[int]:
+    """Render one mask into `rgb` and `coverage` in place; returns the ROI box [x0, y0, x1, y1]."""
+    height, width = rgb.shape[:2]
+    if face.width < MIN_FACE_PX:
+        raise FaceSkipped(f"face too small ({face.width:.0f} px wide, need {MIN_FACE_PX})")
+    try:
+        placed = geometry.place_mask(face.landmarks, params.shape)
+    except ValueError as exc:
+        raise FaceSkipped(f"face geometry unusable: {exc}") from exc
+
+    face_px = 2.0 * placed.frame.scale
+    style = _photo_style(rgb, face, layout.greyscale) if params.match_photo else photo.PhotoStyle(
+        greyscale=layout.greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
+    shadow_sigma = float(np.clip(0.01 * face_px, 0.6, 2.0))
+    pad = int(np.ceil(2.5 * style.blur_sigma + 2.0 * shadow_sigma + placed.strap_width + 2))
+    xy = np.concatenate([placed.points.reshape(-1, 3)[:, :2], *placed.straps]) if placed.straps else \
+        placed.points.reshape(-1, 3)[:, :2]
+    x0, y0 = np.floor(xy.min(axis=0)).astype(int) - pad
+    x1, y1 = np.ceil(xy.max(axis=0)).astype(int) + pad + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise FaceSkipped("mask falls outside the image")
+    size = (y1 - y0, x1 - x0)
+
+    normals = raster.vertex_normals(placed.points)
+    fragments = raster.rasterize(placed.points, placed.uv, normals, (x0, y0), size)
+    if len(fragments.rows) == 0:
+        raise FaceSkipped("mask not visible at this pose")
+
+    lighting = _fit_lighting(rgb, placed)
+    mask_height_px = float(np.ptp(placed.points[..., 1]))
+    albedo, relief = render_material(params.material, texture_shape(mask_height_px), texture_dirs)
+    cast = np.asarray(style.cast, np.float32)
+    colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px, lighting, params.shading) * cast
+    edge = composite.edge_coverage(params.shape.outline, fragments)
+    mask_layer = composite.fragment_layer(fragments, colour, edge, size)
+
+    strap_colour = np.asarray(params.material.strap_colour, np.float32) * cast * float(
+        (1.0 - params.shading) + params.shading * lighting.irradiance(np.array([[0.0], [0.0], [1.0]], np.float32))[0])
+    straps = composite.strap_layer(placed.straps, (x0, y0), size, placed.strap_width, strap_colour)
+    layer = mask_layer.over(straps) if placed.straps else mask_layer
+    if style.greyscale:
+        layer.colour = composite.to_grey(layer.colour)
+    layer = composite.match_photo(layer, style, params.seed)
+    shadow = composite.contact_shadow(mask_layer.alpha, shadow_sigma) if params.shading > 0.5 else None
+
+    roi = rgb[y0:y1, x0:x1]
+    blended, alpha = composite.blend(roi, layer, shadow)
+    rgb[y0:y1, x0:x1] = blended
+    coverage[y0:y1, x0:x1] = np.maximum(coverage[y0:y1, x0:x1], alpha)
+    return [int(x0), int(y0), int(x1), int(y1)]
+
+
+def _photo_style(rgb: np.ndarray, face: Face, greyscale: bool) -> photo.PhotoStyle:
+    """Noise, blur and colour measured on the face itself (at most a 160 px window at full resolution)."""
+    x0, y0 = np.maximum(np.floor(face.landmarks[:, :2].min(axis=0)).astype(int), 0)
+    x1, y1 = np.ceil(face.landmarks[:, :2].max(axis=0)).astype(int)
+    x1, y1 = min(x1, rgb.shape[1]), min(y1, rgb.shape[0])
+    cx, cy, half = (x0 + x1) // 2, (y0 + y1) // 2, 80
+    window = rgb[max(cy - half, y0, 0):min(cy + half, y1), max(cx - half, x0, 0):min(cx + half, x1)]
+    if window.size < 3 * 64:
+        return photo.PhotoStyle(greyscale=greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
+    return photo.analyse_region(window, greyscale)
+
+
+def _fit_lighting(rgb: np.ndarray, placed: geometry.MaskGeometry) -> photo.Lighting:
+    """Light on the skin the mask will cover, read from the photo where the face surface faces the camera."""
+    skin_normals = raster.vertex_normals(placed.skin).reshape(-1, 3)
+    points = placed.skin.reshape(-1, 3)[:, :2]
+    valid = placed.on_face.reshape(-1) & (skin_normals[:, 2] > 0.2)
+    return photo.fit_lighting(rgb, points, skin_normals, valid)
