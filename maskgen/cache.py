@@ -1,0 +1,162 @@
+"""The landmark cache: one SQLite file per dataset, so no photo is ever detected twice.
+
+Rows are keyed by the photo's path relative to the dataset root and the hash of its bytes, so a moved
+dataset still hits and an edited photo misses. A photo with no face is cached too (as zero faces), so
+training loops do not retry it every epoch. Arrays passed in memory (the Albumentations transform) are keyed by
+a hash of their pixels. SQLite handles several worker processes writing at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from . import mesh
+from .landmarks import Face, faces_from_array, faces_to_array
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS faces (
+    relpath TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    landmarks BLOB NOT NULL,
+    PRIMARY KEY (relpath, digest)
+);
+CREATE INDEX IF NOT EXISTS faces_digest ON faces (digest);
+"""
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    with open(path, "rb") as handle:
+        return bytes_digest(handle.read())
+
+
+def bytes_digest(payload: bytes) -> str:
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+def array_digest(image: np.ndarray) -> str:
+    """Key for a decoded image: its pixels, shape and dtype."""
+    header = f"{image.shape}|{image.dtype}|".encode()
+    return "array:" + bytes_digest(header + np.ascontiguousarray(image).tobytes())
+
+
+class LandmarkCache:
+    """Landmarks of a dataset's photos.
+
+    Args:
+        path: the cache file (created if missing).
+        root: the dataset folder; paths given to `get`/`put` are stored relative to it.
+
+    Example:
+        >>> cache = LandmarkCache("faces.sqlite", root="LFW-FER")  # doctest: +SKIP
+        >>> faces = cache.faces_for_file("LFW-FER/train/neutral/x.jpg", detect)  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
+        self.path = Path(path)
+        self.root = Path(root).resolve() if root is not None else None
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.executescript(SCHEMA)
+
+    # Connections are per process and per thread: a pickled cache reconnects in the worker.
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "root": self.root}
+
+    def __setstate__(self, state: dict) -> None:
+        self.path, self.root = state["path"], state["root"]
+        self._local = threading.local()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None or getattr(self._local, "pid", None) != os.getpid():
+            connection = sqlite3.connect(self.path, timeout=120.0, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection, self._local.pid = connection, os.getpid()
+        return connection
+
+    def relative(self, path: str | os.PathLike) -> str:
+        resolved = Path(path).resolve()
+        if self.root is not None:
+            try:
+                return resolved.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return resolved.as_posix()
+
+    def get(self, relpath: str, digest: str) -> list[Face] | None:
+        """Cached faces (possibly none), or None when the photo was never detected."""
+        row = self._connect().execute(
+            "SELECT height, width, count, landmarks FROM faces WHERE relpath = ? AND digest = ?", (relpath, digest)
+        ).fetchone()
+        if row is None:
+            row = self._connect().execute(
+                "SELECT height, width, count, landmarks FROM faces WHERE digest = ? LIMIT 1", (digest,)
+            ).fetchone()
+        return None if row is None else _decode(*row)
+
+    def put(self, relpath: str, digest: str, faces: list[Face], image_size: tuple[int, int]) -> None:
+        points = faces_to_array(faces).astype(np.float32)
+        self._connect().execute(
+            "INSERT OR REPLACE INTO faces VALUES (?, ?, ?, ?, ?, ?)",
+            (relpath, digest, int(image_size[0]), int(image_size[1]), len(faces), points.tobytes()),
+        )
+
+    def faces_for_file(self, path: str | os.PathLike, detect) -> list[Face]:
+        """Cached faces of a photo file, detecting (with `detect(path) -> (faces, image_size)`) on a miss."""
+        relpath, digest = self.relative(path), file_digest(path)
+        cached = self.get(relpath, digest)
+        if cached is not None:
+            return cached
+        faces, image_size = detect(path)
+        self.put(relpath, digest, faces, image_size)
+        return faces
+
+    def faces_for_array(self, image: np.ndarray, detect) -> list[Face]:
+        """Cached faces of an in-memory image, detecting with `detect(image) -> faces` on a miss."""
+        digest = array_digest(image)
+        cached = self.get(digest, digest)
+        if cached is not None:
+            return cached
+        faces = detect(image)
+        self.put(digest, digest, faces, image.shape[:2])
+        return faces
+
+    def __len__(self) -> int:
+        return int(self._connect().execute("SELECT COUNT(*) FROM faces").fetchone()[0])
+
+    def __contains__(self, relpath: str) -> bool:
+        return self._connect().execute("SELECT 1 FROM faces WHERE relpath = ? LIMIT 1", (relpath,)).fetchone() \
+            is not None
+
+    def items(self) -> Iterator[tuple[str, list[Face]]]:
+        for relpath, height, width, count, blob in self._connect().execute(
+                "SELECT relpath, height, width, count, landmarks FROM faces ORDER BY relpath"):
+            yield relpath, _decode(height, width, count, blob)
+
+    def put_many(self, rows: Iterable[tuple[str, str, list[Face], tuple[int, int]]]) -> None:
+        connection = self._connect()
+        connection.execute("BEGIN")
+        try:
+            for relpath, digest, faces, size in rows:
+                self.put(relpath, digest, faces, size)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+def _decode(height: int, width: int, count: int, blob: bytes) -> list[Face]:
+    points = np.frombuffer(blob, np.float32).reshape(count, mesh.NUM_LANDMARKS, 3)
+    return faces_from_array(points, (height, width))
