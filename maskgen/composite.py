@@ -20,6 +20,7 @@ ALPHA_FLOOR = 1.0 / 255.0  # coverage below this is dropped, so the occlusion ma
 EDGE_SOFTNESS = 1.0  # px over which a cut edge fades out (anti-aliasing, and the fuzz of real fabric)
 SHADOW_STRENGTH = 0.3
 GRAIN_TILE = 1024
+REMAP_COLUMNS = 1024
 
 
 @dataclass
@@ -42,10 +43,17 @@ class Layer:
 def sample_map(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Bilinear lookup of a (H, W[, C]) texture at (2, N) uv positions in [0, 1]; returns (N[, C])."""
     height, width = texture.shape[:2]
-    map_x = (uv[0] * width - 0.5)[:, None]
-    map_y = (uv[1] * height - 0.5)[:, None]
-    sampled = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return sampled.reshape(uv.shape[1], -1) if texture.ndim == 3 else sampled.reshape(uv.shape[1])
+    count = uv.shape[1]
+    # cv2.remap takes at most 32767 rows, so lay the N lookups out as a (rows, REMAP_COLUMNS) image.
+    rows = max(1, -(-count // REMAP_COLUMNS))
+    maps = np.zeros((2, rows * REMAP_COLUMNS), np.float32)
+    maps[0, :count] = uv[0] * width - 0.5
+    maps[1, :count] = uv[1] * height - 0.5
+    shape = (rows, REMAP_COLUMNS)
+    sampled = cv2.remap(texture, maps[0].reshape(shape), maps[1].reshape(shape), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REFLECT)
+    flat = sampled.reshape(rows * REMAP_COLUMNS, -1)[:count]
+    return flat if texture.ndim == 3 else flat[:, 0]
 
 
 def edge_coverage(outline: str, fragments: Fragments) -> np.ndarray:

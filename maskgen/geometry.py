@@ -20,6 +20,8 @@ WEAR_MODES = ("correct", "nose_out", "chin")
 OUTLINES = ("rect", "cup", "fold", "contour", "tube")
 UV_MARGIN = 0.06  # the grid reaches past the outline so its edge can be anti-aliased
 STRAP_KINDS = ("loops", "head", "none")
+EYE_MARGIN = 0.16  # how far below the lowest eye landmark the top edge stays, in half face widths
+NEAR_VERTEX = 0.07  # grid points never lie behind mesh vertices closer than this
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,10 @@ def place_mask(landmarks: np.ndarray, shape: MaskShape) -> MaskGeometry:
 
     xy = _outline_to_frontal(frontal, shape, uu, vv)
     skin_z, on_face = _surface_depth(frontal, xy)
-    mask_z = _drape(skin_z, shape.tightness) - shape.standoff - _relief(uu, vv, shape)
+    # Near the top edge the nose wire and the straps press the fabric onto the skin: no slack, no standoff.
+    pressed = np.clip(vv / 0.2, 0.0, 1.0) ** 2
+    looseness = (1.0 - np.clip(shape.tightness, 0.0, 1.0)) * pressed
+    mask_z = _drape(skin_z, looseness) - (shape.standoff + _relief(uu, vv, shape)) * pressed
 
     points = frame.to_image(np.concatenate([xy, mask_z[..., None]], axis=-1))
     skin = frame.to_image(np.concatenate([xy, skin_z[..., None]], axis=-1))
@@ -174,7 +179,7 @@ def _eye_floor(frontal: np.ndarray, x: np.ndarray) -> np.ndarray:
     floor = np.full_like(x, -np.inf)
     for eye in (mesh.EYE_RIGHT, mesh.EYE_LEFT):
         pts = frontal[list(eye), :2]
-        lowest = pts[:, 1].max() + 0.12
+        lowest = pts[:, 1].max() + EYE_MARGIN
         centre, half = pts[:, 0].mean(), (pts[:, 0].max() - pts[:, 0].min()) / 2 + 0.08
         outside = np.maximum(np.abs(x - centre) - half, 0.0)
         floor = np.maximum(floor, lowest - 6.0 * outside**2)
@@ -222,6 +227,11 @@ def _surface_depth(frontal: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.
     d2 -= d2.min(axis=1, keepdims=True)
     weights = np.exp(d2 * np.float32(-1.0 / (2 * 0.09**2)))
     depth = (weights @ lower[:, 2]).astype(np.float64) / weights.sum(axis=1)
+    # Smoothing shaves peaks (the nose tip), which would then poke through the fabric: never lie behind a
+    # vertex close to the grid point.
+    near = d2 < np.float32(NEAR_VERTEX**2)
+    nearest = np.where(near, lower[None, :, 2], np.inf).min(axis=1)
+    depth = np.minimum(depth, nearest)
 
     oval = frontal[mesh.FACE_OVAL, :2]
     centre = oval.mean(axis=0)
@@ -249,10 +259,10 @@ def _taut(depth: np.ndarray) -> np.ndarray:
     return np.minimum(depth, line)
 
 
-def _drape(skin_depth: np.ndarray, tightness: float) -> np.ndarray:
-    """Blend between skin-tight and taut across rows and down columns."""
+def _drape(skin_depth: np.ndarray, looseness: np.ndarray | float) -> np.ndarray:
+    """Blend between skin-tight (looseness 0) and taut across rows and down columns (1)."""
     taut = _taut(_taut(skin_depth).T).T
-    return skin_depth + (1.0 - np.clip(tightness, 0.0, 1.0)) * (taut - skin_depth)
+    return skin_depth + looseness * (taut - skin_depth)
 
 
 def _relief(uu: np.ndarray, vv: np.ndarray, shape: MaskShape) -> np.ndarray:

@@ -39,13 +39,11 @@ class MaskParams:
     match_photo: bool = True  # copy the photo's noise, blur and colour cast onto the mask
 
     def to_dict(self) -> dict[str, Any]:
-        material = dataclasses.asdict(self.material)
-        material["colours"] = [[round(c, 4) for c in colour] for colour in self.material.colours]
+        """Plain JSON-ready dict; exact (no rounding), so `from_dict` renders the very same pixels."""
         return {
             "kind": self.kind,
-            "shape": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in
-                      dataclasses.asdict(self.shape).items()},
-            "material": material,
+            "shape": dataclasses.asdict(self.shape),
+            "material": dataclasses.asdict(self.material),
             "seed": self.seed,
             "shading": self.shading,
             "match_photo": self.match_photo,

@@ -1,0 +1,33 @@
+"""Shared fixtures: the bundled sample faces (detected once per session) and the optional shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import maskgen
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+DATA_DIR = Path(os.environ.get("MASKGEN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+needs_data = pytest.mark.skipif(not (DATA_DIR / "lfw-expressions").is_dir(),
+                                reason=f"shared data not found at {DATA_DIR} (set MASKGEN_DATA)")
+
+
+@pytest.fixture(scope="session")
+def samples() -> dict[str, np.ndarray]:
+    return {name: maskgen.load_sample(name) for name in maskgen.sample_names()}
+
+
+@pytest.fixture(scope="session")
+def sample_faces(samples) -> dict[str, list[maskgen.Face]]:
+    return {name: maskgen.detect_faces(image) for name, image in samples.items()}
+
+
+@pytest.fixture(scope="session")
+def frontal(samples, sample_faces) -> tuple[np.ndarray, maskgen.Face]:
+    name = "Tommy_Robredo_0001"
+    return samples[name], sample_faces[name][0]
