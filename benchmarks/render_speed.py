@@ -1,0 +1,159 @@
+"""Rendering speed: detection, rendering from cached landmarks (varied vs the mlfw-white baseline), and
+dataset throughput with 1 and 2 worker processes. Writes benchmarks/results/render_speed.json.
+
+    python benchmarks/render_speed.py                      # 250 px photos from ../shared/data if present
+    python benchmarks/render_speed.py --faces 200 --throughput-files 400
+
+Speeds are reported as ratios measured side by side in one run: these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+import maskgen  # noqa: E402
+from maskgen.batch import RenderOptions, scan_tree  # noqa: E402
+from maskgen.cache import LandmarkCache  # noqa: E402
+from maskgen.cli import run_local  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict:
+    return {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "opencv_threads": cv2.getNumThreads()}
+
+
+def photo_paths(count: int) -> tuple[list[Path], str]:
+    labels = DATA / "lfw-expressions" / "labels.csv"
+    if labels.exists():
+        rows = list(csv.DictReader(open(labels)))
+        picks = np.random.default_rng(0).choice(len(rows), min(count, len(rows)), replace=False)
+        return [DATA / "lfw-expressions" / "images" / rows[i]["image"] for i in picks], "lfw-expressions/images"
+    return list(maskgen.sample_paths()) * (count // 8 + 1), "bundled samples"
+
+
+def load_250(paths: list[Path]) -> list[np.ndarray]:
+    images = []
+    for path in paths:
+        image = maskgen.read_image(path)
+        if max(image.shape[:2]) != 250:
+            scale = 250 / max(image.shape[:2])
+            image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
+        images.append(image)
+    return images
+
+
+def time_each(fn, items) -> list[float]:
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def bench_single(count: int) -> dict:
+    cv2.setNumThreads(1)
+    paths, source = photo_paths(count)
+    images = load_250(paths)
+    maskgen.detect_faces(images[0])  # build the graph outside the timing
+    detect_ms = time_each(maskgen.detect_faces, images)
+    faces = [maskgen.detect_faces(im) for im in images]
+    work = [(im, f) for im, f in zip(images, faces) if f]
+    result = {"source": source, "photos": len(images), "faces_found": len(work),
+              "detect_ms_median": statistics.median(detect_ms)}
+    # interleave the styles so drift of the machine hits both alike
+    rounds = {"varied": [], "mlfw-white": []}
+    for index, (image, found) in enumerate(work):
+        for style in rounds:
+            start = time.perf_counter()
+            maskgen.render(image, found, style=style, seed=index)
+            rounds[style].append((time.perf_counter() - start) * 1000.0 / len(found))
+    for style, times in rounds.items():
+        result[f"render_ms_per_face_median[{style}]"] = statistics.median(times)
+        result[f"render_faces_per_second[{style}]"] = 1000.0 / statistics.median(times)
+    result["varied_over_mlfw_white_time_ratio"] = (result["render_ms_per_face_median[varied]"]
+                                                   / result["render_ms_per_face_median[mlfw-white]"])
+    result["detect_over_render_varied_time_ratio"] = (result["detect_ms_median"]
+                                                      / result["render_ms_per_face_median[varied]"])
+    return result
+
+
+def bench_throughput(files: int, engines: list[str]) -> dict:
+    """Faces/s of `maskgen render` over a folder, with the landmark cache already built."""
+    paths, source = photo_paths(files)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for i, path in enumerate(paths):
+            shutil.copy(path, src / f"{i:05d}_{path.name}")
+        cache = Path(tmp) / "landmarks.sqlite"
+        store = LandmarkCache(cache, root=src)
+        for path in sorted(src.iterdir()):
+            store.faces_for_file(path, lambda p: (maskgen.detect_faces(maskgen.read_image(p)),
+                                                  maskgen.read_image(p).shape[:2]))
+        tasks = scan_tree(src)
+        result: dict = {"source": source, "files": len(tasks)}
+        for engine, workers in [(e, w) for e in engines for w in (1, 2)]:
+            dst = Path(tmp) / f"dst-{engine}-{workers}"
+            options = RenderOptions(src=str(src), dst=str(dst), style="varied", seed=1, cache=str(cache))
+            start = time.perf_counter()
+            if engine == "ray":
+                from maskgen.ray_engine import run_ray
+
+                records = [r for recs in run_ray(tasks, options, workers, None) for r in recs]
+            else:
+                records = [r for recs in run_local(tasks, options, workers) for r in recs]
+            seconds = time.perf_counter() - start
+            faces = sum(r.get("masked_faces", 0) for r in records)
+            result[f"{engine}_workers{workers}_faces_per_second"] = faces / seconds
+            result[f"{engine}_workers{workers}_seconds"] = seconds
+        for engine in engines:
+            result[f"{engine}_speedup_1_to_2_workers"] = (result[f"{engine}_workers2_faces_per_second"]
+                                                          / result[f"{engine}_workers1_faces_per_second"])
+        if "ray" in engines:
+            result["ray_over_local_throughput_ratio_2_workers"] = (result["ray_workers2_faces_per_second"]
+                                                                  / result["local_workers2_faces_per_second"])
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=int, default=200, help="photos for the single-thread timings")
+    parser.add_argument("--throughput-files", type=int, default=300, help="photos for the worker runs (0: skip)")
+    parser.add_argument("--engines", default="local", help="comma list: local, ray")
+    parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
+    args = parser.parse_args()
+    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+              "date": dt.date.today().isoformat(), "machine": machine(), "seed": 0,
+              "single_thread_250px": bench_single(args.faces)}
+    if args.throughput_files:
+        report["throughput_cached_landmarks"] = bench_throughput(args.throughput_files, args.engines.split(","))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Materials, photo matching and the estimators behind them."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import maskgen
+from maskgen.appearance import PATTERNS, Material, list_texture_files, render_material
+from maskgen.kinds import sample_params
+from maskgen.photo import estimate_blur, estimate_noise
+
+COLOURS = ((0.8, 0.2, 0.2), (0.1, 0.3, 0.9), (0.9, 0.9, 0.2))
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_every_pattern_renders_deterministically_and_differs_from_plain(pattern):
+    material = Material(pattern=pattern, colours=COLOURS, seed=3, fibre=0.0)
+    albedo, relief = render_material(material, (64, 96))
+    assert albedo.shape == (64, 96, 3) and albedo.dtype == np.float32
+    assert 0.0 <= albedo.min() and albedo.max() <= 1.0
+    again, _ = render_material(material, (64, 96))
+    assert np.array_equal(albedo, again)
+    if pattern != "plain":
+        assert albedo.std(axis=(0, 1)).max() > 0.02, "a pattern should vary over the mask"
+
+
+def test_at_least_ten_code_made_families():
+    assert len(set(PATTERNS) - {"plain"}) >= 10
+
+
+def test_builtin_and_user_textures(tmp_path):
+    builtin = list_texture_files()
+    assert len(builtin) >= 5
+    extra = tmp_path / "fabrics"
+    extra.mkdir()
+    cv2.imwrite(str(extra / "mine.png"), np.full((32, 32, 3), (0, 0, 255), np.uint8))  # red in BGR
+    files = list_texture_files((str(extra),))
+    assert str(extra / "mine.png") in files
+    material = Material(pattern="image", texture_file=str(extra / "mine.png"), seed=1, fibre=0.0)
+    albedo, _ = render_material(material, (48, 72))
+    assert albedo[..., 0].mean() > 0.9 and albedo[..., 2].mean() < 0.1
+    with pytest.raises(FileNotFoundError):
+        list_texture_files((str(tmp_path / "missing"),))
+
+
+def test_construction_details_make_relief():
+    plain, flat = render_material(Material(seed=1), (64, 96))
+    assert not flat.any()
+    _, pleated = render_material(Material(seed=1, pleats=3, nose_wire=True, edge_band=0.05), (64, 96))
+    assert pleated.std() > 0.05
+
+
+def test_varied_style_draws_every_kind_and_many_patterns():
+    rng = np.random.default_rng(0)
+    drawn = [sample_params("varied", rng) for _ in range(400)]
+    assert {p.kind for p in drawn} == set(maskgen.KINDS)
+    assert len({p.material.pattern for p in drawn}) >= 10
+    colours = np.array([p.material.colours[0] for p in drawn])
+    assert colours.std(axis=0).min() > 0.15, "colours should spread over the colour space"
+
+
+def test_baseline_is_one_white_flat_mask():
+    rng = np.random.default_rng(0)
+    drawn = [sample_params("mlfw-white", rng) for _ in range(20)]
+    assert {p.material.colours[0] for p in drawn} == {(0.96, 0.96, 0.97)}
+    assert all(p.shading < 0.5 and not p.match_photo for p in drawn)
+
+
+def _test_card(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    card = np.zeros((160, 160), np.float32)
+    for _ in range(40):
+        x, y = rng.integers(0, 150, 2)
+        w, h = rng.integers(5, 40, 2)
+        cv2.rectangle(card, (int(x), int(y)), (int(x + w), int(y + h)), float(rng.random()), -1)
+    return card
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0, 3.0])
+def test_blur_estimate_tracks_real_blur(sigma):
+    card = _test_card()
+    blurred = cv2.GaussianBlur(card, (0, 0), sigma) if sigma else card
+    assert abs(estimate_blur(blurred) - sigma) < 0.5 + 0.2 * sigma
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.02, 0.05])
+def test_noise_estimate_tracks_real_noise(sigma):
+    card = cv2.GaussianBlur(_test_card(), (0, 0), 1.5)
+    noisy = card + np.random.default_rng(1).normal(0, sigma, card.shape).astype(np.float32)
+    assert abs(estimate_noise(noisy) - sigma) < 0.006 + 0.2 * sigma
+
+
+def test_mask_is_lit_like_the_photo(samples, sample_faces):
+    image = samples["Heather_Mills_0004_color112"]
+    faces = sample_faces["Heather_Mills_0004_color112"]
+    bright = maskgen.render(image, faces, style="surgical", seed=5)
+    dark_photo = (image * 0.4).astype(np.uint8)
+    dark = maskgen.render(dark_photo, faces, style="surgical", seed=5)
+    occ = bright.occlusion & dark.occlusion
+    assert dark.image[occ].mean() < 0.7 * bright.image[occ].mean()

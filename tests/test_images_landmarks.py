@@ -1,0 +1,131 @@
+"""Reading photos and finding faces: every input layout, and every way a file can be bad."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import maskgen
+from maskgen.images import ImageError, describe_layout, read_image, write_image
+from maskgen.landmarks import Face
+
+
+def test_read_keeps_layout_and_decodes_rgb(tmp_path, samples):
+    rgb = samples["Heather_Mills_0004_color112"]
+    write_image(tmp_path / "a.png", rgb)
+    assert np.array_equal(read_image(tmp_path / "a.png"), rgb)
+    grey = samples["Linda_Sanchez_0001"]
+    write_image(tmp_path / "g.png", grey)
+    assert read_image(tmp_path / "g.png").ndim == 2
+    deep = (rgb.astype(np.uint16) * 257)
+    write_image(tmp_path / "d.png", deep)
+    assert read_image(tmp_path / "d.png").dtype == np.uint16
+
+
+def test_odd_paths(tmp_path, samples):
+    path = tmp_path / "dossier spécial" / "visage #1 ü.jpg"
+    write_image(path, samples["Heather_Mills_0004_color112"])
+    assert read_image(path).shape == (112, 112, 3)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty"),
+    (b"this is not a picture", "not a readable image"),
+])
+def test_bad_files_raise_image_error(tmp_path, content, message):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=message):
+        read_image(path)
+
+
+def test_truncated_jpeg_and_png_are_detected(tmp_path, samples):
+    for suffix in (".jpg", ".png"):
+        whole = tmp_path / f"whole{suffix}"
+        write_image(whole, samples["Heather_Mills_0004_color112"])
+        cut = tmp_path / f"cut{suffix}"
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+        with pytest.raises(ImageError, match="truncated|not a readable"):
+            read_image(cut)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageError, match="cannot read"):
+        read_image(tmp_path / "nope.jpg")
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path, samples):
+    write_image(tmp_path / "x.jpg", samples["Heather_Mills_0004_color112"])
+    assert [p.name for p in tmp_path.iterdir()] == ["x.jpg"]
+
+
+def test_layout_detection():
+    assert describe_layout(np.zeros((4, 4), np.uint8)).greyscale
+    grey3 = np.repeat(np.arange(16, dtype=np.uint8).reshape(4, 4, 1), 3, axis=2)
+    assert describe_layout(grey3).greyscale
+    colour = np.zeros((4, 4, 3), np.uint8)
+    colour[..., 0] = 200
+    assert not describe_layout(colour).greyscale
+    with pytest.raises(ImageError):
+        describe_layout(np.zeros((4, 4, 5), np.uint8))
+    with pytest.raises(ImageError):
+        describe_layout(np.zeros((4, 4), np.int32))
+
+
+def test_every_sample_has_one_face(sample_faces):
+    for name, faces in sample_faces.items():
+        assert len(faces) == 1, name
+        assert faces[0].landmarks.shape == (478, 3)
+
+
+@pytest.mark.parametrize("convert", [
+    lambda im: im,
+    lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2GRAY),
+    lambda im: np.dstack([im, np.full(im.shape[:2], 255, np.uint8)]),
+    lambda im: im.astype(np.uint16) * 257,
+    lambda im: im.astype(np.float32) / 255,
+])
+def test_detection_accepts_every_layout(samples, convert):
+    image = convert(samples["Heather_Mills_0004_color112"])
+    faces = maskgen.detect_faces(image)
+    assert len(faces) == 1 and faces[0].image_size == (112, 112)
+
+
+def test_detection_on_tiny_and_huge_photos(samples, sample_faces):
+    rgb = samples["Heather_Mills_0004_color112"]
+    reference = sample_faces["Heather_Mills_0004_color112"][0]
+    for size in (40, 3000):
+        resized = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_CUBIC)
+        faces = maskgen.detect_faces(resized)
+        assert len(faces) == 1
+        expected = reference.scaled_to((size, size)).landmarks[:, :2]
+        error = np.median(np.linalg.norm(faces[0].landmarks[:, :2] - expected, axis=1))
+        assert error < 0.05 * size
+
+
+def test_tight_crop_is_found_by_padding(samples):
+    grey = samples["Linda_Sanchez_0001"]
+    faces = maskgen.detect_faces(grey)
+    x0, y0 = faces[0].landmarks[:, :2].min(axis=0).astype(int)
+    x1, y1 = faces[0].landmarks[:, :2].max(axis=0).astype(int)
+    crop = grey[max(y0, 0):y1, max(x0, 0):x1]
+    found = maskgen.detect_faces(crop)
+    assert len(found) == 1
+
+
+def test_no_face_in_noise():
+    noise = np.random.default_rng(1).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    assert maskgen.detect_faces(noise) == []
+
+
+def test_face_validation_and_transforms(sample_faces):
+    face = sample_faces["Linda_Sanchez_0001"][0]
+    with pytest.raises(ValueError):
+        Face(np.zeros((10, 3)), (10, 10))
+    with pytest.raises(ValueError):
+        Face(np.full((478, 3), np.nan), (10, 10))
+    half = face.scaled_to((125, 125))
+    assert np.allclose(half.landmarks[:, :2], face.landmarks[:, :2] / 2)
+    flip = face.transformed(np.array([[-1, 0, 249], [0, 1, 0]], np.float32), (250, 250))
+    assert np.allclose(flip.landmarks[:, 0], 249 - face.landmarks[:, 0])

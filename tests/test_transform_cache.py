@@ -1,0 +1,130 @@
+"""`maskgen.FaceMask` in Albumentations pipelines, and the landmark cache behind it."""
+
+from __future__ import annotations
+
+import pickle
+
+import albumentations as A
+import numpy as np
+import pytest
+
+import maskgen
+from maskgen.cache import LandmarkCache, array_digest, file_digest
+from maskgen.images import write_image
+
+
+@pytest.fixture()
+def colour(samples, sample_faces):
+    name = "Heather_Mills_0004_color112"
+    return samples[name], np.stack([f.landmarks for f in sample_faces[name]])
+
+
+def test_compose_seed_makes_runs_repeatable(colour):
+    image, landmarks = colour
+    make = lambda seed: A.Compose([maskgen.FaceMask(p=1.0)], seed=seed)
+    first = make(137)(image=image, face_landmarks=landmarks)["image"]
+    again = make(137)(image=image, face_landmarks=landmarks)["image"]
+    other = make(138)(image=image, face_landmarks=landmarks)["image"]
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+def test_successive_calls_draw_fresh_masks(colour):
+    image, landmarks = colour
+    aug = A.Compose([maskgen.FaceMask(p=1.0)], seed=1)
+    outs = {aug(image=image, face_landmarks=landmarks)["image"].tobytes() for _ in range(4)}
+    assert len(outs) == 4
+
+
+def test_detects_when_no_landmarks_given(colour):
+    image, landmarks = colour
+    aug = lambda: A.Compose([maskgen.FaceMask(p=1.0)], seed=5)
+    assert np.array_equal(aug()(image=image)["image"], aug()(image=image, face_landmarks=landmarks)["image"])
+
+
+def test_probability_zero_and_one(colour):
+    image, landmarks = colour
+    untouched = A.Compose([maskgen.FaceMask(p=0.0)], seed=1)(image=image, face_landmarks=landmarks)["image"]
+    assert np.array_equal(untouched, image)
+    applied = A.Compose([maskgen.FaceMask(p=1.0)], seed=1)(image=image, face_landmarks=landmarks)["image"]
+    assert not np.array_equal(applied, image)
+
+
+def test_serialisation_round_trip(colour, tmp_path):
+    image, landmarks = colour
+    aug = A.Compose([maskgen.FaceMask(style="cloth", wear={"correct": 0.5, "chin": 0.5}, top=(0.4, 0.6),
+                                      texture_dirs=[str(tmp_path)], p=1.0)], seed=3)
+    restored = A.from_dict(A.to_dict(aug))
+    restored.set_random_seed(3)
+    assert isinstance(restored.transforms[0], maskgen.FaceMask)
+    assert restored.transforms[0].wear == {"correct": 0.5, "chin": 0.5}
+    assert np.array_equal(aug(image=image, face_landmarks=landmarks)["image"],
+                          restored(image=image, face_landmarks=landmarks)["image"])
+
+
+def test_arguments_are_validated():
+    with pytest.raises(ValueError):
+        maskgen.FaceMask(style="balaclava")
+    with pytest.raises(ValueError):
+        maskgen.FaceMask(p=1.5)
+    with pytest.raises(ValueError):
+        maskgen.FaceMask(max_faces=0)
+
+
+def test_keypoints_kept_and_occlusion_follows_flip(colour):
+    image, landmarks = colour
+    aug = A.Compose([maskgen.FaceMask(p=1.0, occlusion_key="mask"), A.HorizontalFlip(p=1.0)],
+                    keypoint_params=A.KeypointParams(format="xy"), seed=2, strict=True)
+    plain = A.Compose([maskgen.FaceMask(p=1.0, occlusion_key="mask")], seed=2)
+    out = aug(image=image, face_landmarks=landmarks, keypoints=np.array([[10.0, 20.0]]))
+    unflipped = plain(image=image, face_landmarks=landmarks)
+    assert np.allclose(out["keypoints"], [[image.shape[1] - 1 - 10.0, 20.0]])
+    assert np.array_equal(out["mask"], unflipped["mask"][:, ::-1])
+    assert out["mask"].dtype == np.uint8 and out["mask"].any()
+
+
+def test_no_face_passes_through():
+    noise = np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    out = A.Compose([maskgen.FaceMask(p=1.0, occlusion_key="occ")], seed=1)(image=noise)
+    assert np.array_equal(out["image"], noise) and not out["occ"].any()
+
+
+def test_transform_uses_and_fills_the_cache(colour, tmp_path):
+    image, _ = colour
+    path = tmp_path / "faces.sqlite"
+    aug = A.Compose([maskgen.FaceMask(p=1.0, cache=str(path))], seed=4)
+    first = aug(image=image)["image"]
+    cache = LandmarkCache(path)
+    assert len(cache) == 1 and len(cache.get(array_digest(image), array_digest(image))) == 1
+    aug2 = A.Compose([maskgen.FaceMask(p=1.0, cache=str(path))], seed=4)
+    assert np.array_equal(aug2(image=image)["image"], first)
+
+
+def test_cache_keys_by_path_and_content(tmp_path, samples, sample_faces):
+    root = tmp_path / "data"
+    write_image(root / "a" / "x.png", samples["Heather_Mills_0004_color112"])
+    calls = []
+
+    def detect(path):
+        calls.append(path)
+        return sample_faces["Heather_Mills_0004_color112"], (112, 112)
+
+    cache = LandmarkCache(tmp_path / "c.sqlite", root=root)
+    assert len(cache.faces_for_file(root / "a" / "x.png", detect)) == 1
+    assert len(cache.faces_for_file(root / "a" / "x.png", detect)) == 1
+    assert len(calls) == 1 and "a/x.png" in cache
+    # moved dataset: same bytes under another root still hit
+    moved = tmp_path / "moved"
+    (moved / "a").mkdir(parents=True)
+    (moved / "a" / "x.png").write_bytes((root / "a" / "x.png").read_bytes())
+    other = LandmarkCache(tmp_path / "c.sqlite", root=moved)
+    assert len(other.faces_for_file(moved / "a" / "x.png", detect)) == 1 and len(calls) == 1
+    # edited photo misses
+    write_image(root / "a" / "x.png", samples["Ozzy_Osbourne_0001_color112"])
+    cache.faces_for_file(root / "a" / "x.png", detect)
+    assert len(calls) == 2
+    # no face is cached as zero faces
+    cache.put("none.png", file_digest(root / "a" / "x.png") + "0", [], (10, 10))
+    assert cache.get("none.png", file_digest(root / "a" / "x.png") + "0") == []
+    # survives pickling (worker processes)
+    clone = pickle.loads(pickle.dumps(cache))
+    assert len(clone) == len(cache)
