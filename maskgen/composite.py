@@ -155,6 +155,13 @@ def blur_layer(layer: Layer, sigma: float) -> Layer:
     return Layer(np.ascontiguousarray(blurred[..., :3]), np.ascontiguousarray(blurred[..., 3]))
 
 
+def upsample_layer(layer: Layer, size: tuple[int, int]) -> Layer:
+    """A layer drawn at low resolution, resized (bilinear) to the ROI size."""
+    stacked = np.dstack([layer.colour, layer.alpha[..., None]])
+    big = cv2.resize(stacked, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return Layer(np.ascontiguousarray(big[..., :3]), np.ascontiguousarray(big[..., 3]))
+
+
 def contact_shadow(alpha: np.ndarray, sigma: float) -> np.ndarray:
     """The thin shadow a mask's edge casts on the skin just outside it (0 = none, 1 = black)."""
     radius = max(1, int(np.ceil(2.0 * sigma)))

@@ -22,6 +22,7 @@ UV_MARGIN = 0.06  # the grid reaches past the outline so its edge can be anti-al
 STRAP_KINDS = ("loops", "head", "none")
 EYE_MARGIN = 0.16  # how far below the lowest eye landmark the top edge stays, in half face widths
 NEAR_VERTEX = 0.07  # grid points never lie behind mesh vertices closer than this
+STRAP_HIDDEN = 0.15  # sin(yaw) past which the far side's straps are behind the head
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ def _strap_paths(frontal: np.ndarray, frame: FaceFrame, xy: np.ndarray, depth: n
         return ()
     surface = np.concatenate([xy, depth[..., None]], axis=-1)
     paths = []
-    visible = {0: frame.yaw_sin > -0.45, 1: frame.yaw_sin < 0.45}
+    visible = {0: frame.yaw_sin > -STRAP_HIDDEN, 1: frame.yaw_sin < STRAP_HIDDEN}
     for side, cheek, column in ((0, mesh.CHEEK_RIGHT, 0), (1, mesh.CHEEK_LEFT, -1)):
         if not visible[side]:
             continue

@@ -163,3 +163,19 @@ def from_float_rgb(rgb: np.ndarray, layout: ImageLayout, alpha: np.ndarray | Non
         assert alpha is not None
         out = np.concatenate([out, alpha[..., None].astype(out.dtype)], axis=2)
     return np.ascontiguousarray(out)
+
+
+def sample_pixels(image: np.ndarray, layout: ImageLayout, points: np.ndarray) -> np.ndarray:
+    """Bilinear samples (K, 3) float RGB in [0, 1] at (K, 2) pixel positions, read straight from the caller's
+    array (no full-image conversion). Points outside the image read the nearest edge pixel."""
+    src = image[..., :3] if layout.channels == 4 else (image[..., 0] if layout.channels == 1 else image)
+    src = np.ascontiguousarray(src)
+    xs = points[:, :1].astype(np.float32).copy()
+    ys = points[:, 1:2].astype(np.float32).copy()
+    samples = cv2.remap(src, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    samples = samples.reshape(len(points), -1)
+    if layout.dtype == np.uint8:
+        samples /= 255.0
+    elif layout.dtype == np.uint16:
+        samples /= 65535.0
+    return np.repeat(samples, 3, axis=1) if samples.shape[1] == 1 else samples

@@ -44,23 +44,21 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb @ LUMA
 
 
-def fit_lighting(rgb: np.ndarray, points: np.ndarray, normals: np.ndarray, valid: np.ndarray) -> Lighting:
-    """Least-squares light from skin brightness at face-surface points whose normals are known.
-
-    `points` are (K, 2) pixel positions, `normals` (K, 3) unit normals facing the camera. A small ridge term
-    keeps the direction sane when few points are usable (tiny or cut-off faces).
-    """
-    height, width = rgb.shape[:2]
+def fit_lighting(samples: np.ndarray, points: np.ndarray, image_size: tuple[int, int], normals: np.ndarray,
+                 valid: np.ndarray) -> Lighting:
+    """Least-squares light from skin colour `samples` (K, 3) at face-surface `points` (K, 2, px) whose unit
+    `normals` (K, 3, facing the camera) are known. A small ridge term keeps the direction sane when few points
+    are usable (tiny or cut-off faces)."""
+    height, width = image_size
     inside = valid & (points[:, 0] >= 0) & (points[:, 0] <= width - 1) & (points[:, 1] >= 0) & (
         points[:, 1] <= height - 1)
     if inside.sum() < 8:
-        level = SKIN_REFERENCE
-        return Lighting(ambient=level, direction=(0.0, 0.0, 0.0))
-    pts = points[inside].astype(np.float32)
-    samples = luminance(cv2.remap(rgb, pts[:, :1].copy(), pts[:, 1:2].copy(), cv2.INTER_LINEAR)[:, 0])
-    design = np.concatenate([np.ones((len(pts), 1), np.float32), normals[inside].astype(np.float32)], axis=1)
-    ridge = np.diag([0.0, 1.0, 1.0, 1.0]).astype(np.float32) * 0.05 * len(pts)
-    coef = np.linalg.solve(design.T @ design + ridge, design.T @ samples)
+        return Lighting(ambient=SKIN_REFERENCE, direction=(0.0, 0.0, 0.0))
+    brightness = luminance(samples[inside].astype(np.float32))
+    design = np.concatenate([np.ones((int(inside.sum()), 1), np.float32), normals[inside].astype(np.float32)],
+                            axis=1)
+    ridge = np.diag([0.0, 1.0, 1.0, 1.0]).astype(np.float32) * 0.05 * len(design)
+    coef = np.linalg.solve(design.T @ design + ridge, design.T @ brightness)
     # Light cannot come from behind the face, and a fit on a few noisy points must not swing wildly.
     ambient = float(coef[0])
     toward = float(max(coef[3], 0.0))

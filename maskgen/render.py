@@ -16,7 +16,7 @@ import numpy as np
 
 from . import composite, geometry, photo, raster
 from .appearance import render_material, texture_shape
-from .images import ImageLayout, describe_layout, from_float_rgb, to_float_rgb
+from .images import ImageLayout, describe_layout, from_float_rgb, sample_pixels, to_float_rgb
 from .kinds import MaskParams, Placement, sample_params
 from .landmarks import Face, detect_faces
 
@@ -95,18 +95,18 @@ def apply_masks(image: np.ndarray, faces: Sequence[Face], params: Sequence[MaskP
     height, width = image.shape[:2]
     if len(params) != len(faces):
         raise ValueError(f"got {len(params)} parameter sets for {len(faces)} faces")
-    if not faces:
-        return RenderResult(image=image.copy(), occlusion=np.zeros((height, width), bool), reason="no face")
-
-    rgb = to_float_rgb(image, layout)
+    out = image.copy()
     coverage = np.zeros((height, width), np.float32)
+    if not faces:
+        return RenderResult(image=out, occlusion=coverage > 0, reason="no face", coverage=coverage)
+
     records: list[dict[str, Any]] = [{} for _ in faces]
     order = sorted(range(len(faces)), key=lambda i: faces[i].width)  # far (small) faces first
     for index in order:
         face = faces[index].scaled_to((height, width))
         record: dict[str, Any] = {"face": index, **params[index].to_dict()}
         try:
-            box = _render_face(rgb, coverage, face, params[index], layout, texture_dirs)
+            box = _render_face(out, coverage, face, params[index], layout, texture_dirs)
         except FaceSkipped as skip:
             record.update(status="skipped", reason=str(skip))
         else:
@@ -114,16 +114,8 @@ def apply_masks(image: np.ndarray, faces: Sequence[Face], params: Sequence[MaskP
         records[index] = record
 
     masked = any(r["status"] == "masked" for r in records)
-    occlusion = coverage > 0
-    alpha = image[..., 3] if layout.channels == 4 else None
-    if alpha is not None:
-        top = 255 if layout.dtype == np.uint8 else (65535 if layout.dtype == np.uint16 else 1.0)
-        alpha = np.maximum(alpha, (coverage * top).astype(alpha.dtype)) if masked else alpha
-    out = from_float_rgb(rgb, layout, alpha)
-    if not masked:
-        out = image.copy()
     reasons = sorted({r["reason"] for r in records if r["reason"]})
-    return RenderResult(image=out, occlusion=occlusion, params=records,
+    return RenderResult(image=out, occlusion=coverage > 0, params=records,
                         reason=None if masked else "; ".join(reasons), coverage=coverage)
 
 
@@ -131,10 +123,17 @@ class FaceSkipped(Exception):
     """A face that cannot take a mask (too small, outside the image); reported, never raised to callers."""
 
 
-def _render_face(rgb: np.ndarray, coverage: np.ndarray, face: Face, params: MaskParams, layout: ImageLayout,
+HALF_RES_BLUR = 1.2  # px of photo blur from which the mask is rendered at half resolution, then upsampled
+
+
+def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: MaskParams, layout: ImageLayout,
                  texture_dirs: tuple[str, ...]) -> list[int]:
-    """Render one mask into `rgb` and `coverage` in place; returns the ROI box [x0, y0, x1, y1]."""
-    height, width = rgb.shape[:2]
+    """Render one mask into `out` (the caller's layout) and `coverage`, in place; returns the ROI box.
+
+    Only the region of interest is converted to float and back, so a 4000 px photo costs what its mask costs.
+    On soft photos the mask is drawn at half resolution: the photo's own blur hides the difference.
+    """
+    height, width = out.shape[:2]
     if face.width < MIN_FACE_PX:
         raise FaceSkipped(f"face too small ({face.width:.0f} px wide, need {MIN_FACE_PX})")
     try:
@@ -143,7 +142,7 @@ def _render_face(rgb: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
         raise FaceSkipped(f"face geometry unusable: {exc}") from exc
 
     face_px = 2.0 * placed.frame.scale
-    style = _photo_style(rgb, face, layout.greyscale) if params.match_photo else photo.PhotoStyle(
+    style = _photo_style(out, layout, face) if params.match_photo else photo.PhotoStyle(
         greyscale=layout.greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
     shadow_sigma = float(np.clip(0.01 * face_px, 0.6, 2.0))
     pad = int(np.ceil(2.5 * style.blur_sigma + 2.0 * shadow_sigma + placed.strap_width + 2))
@@ -156,50 +155,68 @@ def _render_face(rgb: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
         raise FaceSkipped("mask falls outside the image")
     size = (y1 - y0, x1 - x0)
 
+    scale = 0.5 if style.blur_sigma >= HALF_RES_BLUR and face_px >= 64 else 1.0
+    low_size = (int(np.ceil(size[0] * scale)), int(np.ceil(size[1] * scale)))
+    points = placed.points * scale
     normals = raster.vertex_normals(placed.points)
-    fragments = raster.rasterize(placed.points, placed.uv, normals, (x0, y0), size)
+    fragments = raster.rasterize(points, placed.uv, normals, (x0 * scale, y0 * scale), low_size)
     if len(fragments.rows) == 0:
         raise FaceSkipped("mask not visible at this pose")
 
-    lighting = _fit_lighting(rgb, placed)
-    mask_height_px = float(np.ptp(placed.points[..., 1]))
+    lighting = _fit_lighting(out, layout, placed)
+    mask_height_px = float(np.ptp(points[..., 1]))
     albedo, relief = render_material(params.material, texture_shape(mask_height_px), texture_dirs)
     cast = np.asarray(style.cast, np.float32)
-    colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px, lighting, params.shading) * cast
+    colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px * scale, lighting,
+                                       params.shading) * cast
     edge = composite.edge_coverage(params.shape.outline, fragments)
-    mask_layer = composite.fragment_layer(fragments, colour, edge, size)
+    mask_layer = composite.fragment_layer(fragments, colour, edge, low_size)
 
+    facing = lighting.irradiance(np.array([[0.0], [0.0], [1.0]], np.float32))[0]
     strap_colour = np.asarray(params.material.strap_colour, np.float32) * cast * float(
-        (1.0 - params.shading) + params.shading * lighting.irradiance(np.array([[0.0], [0.0], [1.0]], np.float32))[0])
-    straps = composite.strap_layer(placed.straps, (x0, y0), size, placed.strap_width, strap_colour)
+        (1.0 - params.shading) + params.shading * facing)
+    straps = composite.strap_layer(tuple(p * scale for p in placed.straps), (x0 * scale, y0 * scale), low_size,
+                                   max(1.0, placed.strap_width * scale), strap_colour)
     layer = mask_layer.over(straps) if placed.straps else mask_layer
     if style.greyscale:
         layer.colour = composite.to_grey(layer.colour)
+    if scale != 1.0:
+        # the upsampling itself blurs by about half a low-res pixel; blur the rest before it
+        remaining = float(np.sqrt(max(style.blur_sigma**2 - (0.5 / scale) ** 2, 0.0))) * scale
+        layer = composite.upsample_layer(composite.blur_layer(layer, remaining), size)
+        style = photo.PhotoStyle(style.greyscale, style.noise_sigma, 0.0, style.cast)
     layer = composite.match_photo(layer, style, params.seed)
-    shadow = composite.contact_shadow(mask_layer.alpha, shadow_sigma) if params.shading > 0.5 else None
+    shadow = composite.contact_shadow(layer.alpha, shadow_sigma) if params.shading > 0.5 else None
 
-    roi = rgb[y0:y1, x0:x1]
+    roi = to_float_rgb(out[y0:y1, x0:x1], layout)
     blended, alpha = composite.blend(roi, layer, shadow)
-    rgb[y0:y1, x0:x1] = blended
+    if layout.channels == 4:
+        top = 255 if layout.dtype == np.uint8 else (65535 if layout.dtype == np.uint16 else 1.0)
+        original = out[y0:y1, x0:x1, 3]
+        new_alpha = np.where(alpha > 0, np.maximum(original, (alpha * top).astype(out.dtype)), original)
+    else:
+        new_alpha = None
+    out[y0:y1, x0:x1] = from_float_rgb(blended, layout, new_alpha).reshape(out[y0:y1, x0:x1].shape)
     coverage[y0:y1, x0:x1] = np.maximum(coverage[y0:y1, x0:x1], alpha)
     return [int(x0), int(y0), int(x1), int(y1)]
 
 
-def _photo_style(rgb: np.ndarray, face: Face, greyscale: bool) -> photo.PhotoStyle:
+def _photo_style(image: np.ndarray, layout: ImageLayout, face: Face) -> photo.PhotoStyle:
     """Noise, blur and colour measured on the face itself (at most a 160 px window at full resolution)."""
+    height, width = image.shape[:2]
     x0, y0 = np.maximum(np.floor(face.landmarks[:, :2].min(axis=0)).astype(int), 0)
     x1, y1 = np.ceil(face.landmarks[:, :2].max(axis=0)).astype(int)
-    x1, y1 = min(x1, rgb.shape[1]), min(y1, rgb.shape[0])
+    x1, y1 = min(x1, width), min(y1, height)
     cx, cy, half = (x0 + x1) // 2, (y0 + y1) // 2, 80
-    window = rgb[max(cy - half, y0, 0):min(cy + half, y1), max(cx - half, x0, 0):min(cx + half, x1)]
-    if window.size < 3 * 64:
-        return photo.PhotoStyle(greyscale=greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
-    return photo.analyse_region(window, greyscale)
+    window = image[max(cy - half, y0, 0):min(cy + half, y1), max(cx - half, x0, 0):min(cx + half, x1)]
+    if window.shape[0] < 8 or window.shape[1] < 8:
+        return photo.PhotoStyle(greyscale=layout.greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
+    return photo.analyse_region(to_float_rgb(window, layout), layout.greyscale)
 
 
-def _fit_lighting(rgb: np.ndarray, placed: geometry.MaskGeometry) -> photo.Lighting:
+def _fit_lighting(image: np.ndarray, layout: ImageLayout, placed: geometry.MaskGeometry) -> photo.Lighting:
     """Light on the skin the mask will cover, read from the photo where the face surface faces the camera."""
     skin_normals = raster.vertex_normals(placed.skin).reshape(-1, 3)
     points = placed.skin.reshape(-1, 3)[:, :2]
     valid = placed.on_face.reshape(-1) & (skin_normals[:, 2] > 0.2)
-    return photo.fit_lighting(rgb, points, skin_normals, valid)
+    return photo.fit_lighting(sample_pixels(image, layout, points), points, image.shape[:2], skin_normals, valid)
