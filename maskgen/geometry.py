@@ -21,7 +21,7 @@ OUTLINES = ("rect", "cup", "fold", "contour", "tube")
 UV_MARGIN = 0.06  # the grid reaches past the outline so its edge can be anti-aliased
 STRAP_KINDS = ("loops", "head", "none")
 EYE_MARGIN = 0.16  # how far below the lowest eye landmark the top edge stays, in half face widths
-NEAR_VERTEX = 0.07  # grid points never lie behind mesh vertices closer than this
+SOFT_MIN_DEPTH = 0.03  # depth scale of the soft minimum that lays the fabric over the mesh
 STRAP_HIDDEN = 0.15  # sin(yaw) past which the far side's straps are behind the head
 
 
@@ -227,12 +227,12 @@ def _surface_depth(frontal: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.
     d2 = (grid**2).sum(1)[:, None] + (lower[:, :2] ** 2).sum(1)[None, :] - 2.0 * grid @ lower[:, :2].T
     d2 -= d2.min(axis=1, keepdims=True)
     weights = np.exp(d2 * np.float32(-1.0 / (2 * 0.09**2)))
-    depth = (weights @ lower[:, 2]).astype(np.float64) / weights.sum(axis=1)
-    # Smoothing shaves peaks (the nose tip), which would then poke through the fabric: never lie behind a
-    # vertex close to the grid point.
-    near = d2 < np.float32(NEAR_VERTEX**2)
-    nearest = np.where(near, lower[None, :, 2], np.inf).min(axis=1)
-    depth = np.minimum(depth, nearest)
+    # A soft minimum of nearby vertex depths rather than their mean: averaging would shave peaks (the nose
+    # tip), which would then poke through the fabric on turned heads.
+    z = lower[:, 2]
+    z_min = z.min()
+    softmin = weights @ np.exp((z_min - z) / np.float32(SOFT_MIN_DEPTH))
+    depth = z_min - SOFT_MIN_DEPTH * np.log(np.maximum(softmin / weights.sum(axis=1), 1e-30)).astype(np.float64)
 
     oval = frontal[mesh.FACE_OVAL, :2]
     centre = oval.mean(axis=0)
