@@ -100,7 +100,7 @@ def bench_single(count: int) -> dict:
     return result
 
 
-def bench_throughput(files: int, engines: list[str]) -> dict:
+def bench_throughput(files: int) -> dict:
     """Faces/s of `maskgen render` over a folder, with the landmark cache already built."""
     paths, source = photo_paths(files)
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,26 +115,16 @@ def bench_throughput(files: int, engines: list[str]) -> dict:
                                                   maskgen.read_image(p).shape[:2]))
         tasks = scan_tree(src)
         result: dict = {"source": source, "files": len(tasks)}
-        for engine, workers in [(e, w) for e in engines for w in (1, 2)]:
-            dst = Path(tmp) / f"dst-{engine}-{workers}"
+        for workers in (1, 2):
+            dst = Path(tmp) / f"dst-{workers}"
             options = RenderOptions(src=str(src), dst=str(dst), style="varied", seed=1, cache=str(cache))
             start = time.perf_counter()
-            if engine == "ray":
-                from maskgen.ray_engine import run_ray
-
-                records = [r for recs in run_ray(tasks, options, workers, None) for r in recs]
-            else:
-                records = [r for recs in run_local(tasks, options, workers) for r in recs]
+            records = [r for recs in run_local(tasks, options, workers) for r in recs]
             seconds = time.perf_counter() - start
             faces = sum(r.get("masked_faces", 0) for r in records)
-            result[f"{engine}_workers{workers}_faces_per_second"] = faces / seconds
-            result[f"{engine}_workers{workers}_seconds"] = seconds
-        for engine in engines:
-            result[f"{engine}_speedup_1_to_2_workers"] = (result[f"{engine}_workers2_faces_per_second"]
-                                                          / result[f"{engine}_workers1_faces_per_second"])
-        if "ray" in engines:
-            result["ray_over_local_throughput_ratio_2_workers"] = (result["ray_workers2_faces_per_second"]
-                                                                  / result["local_workers2_faces_per_second"])
+            result[f"workers{workers}_faces_per_second"] = faces / seconds
+            result[f"workers{workers}_seconds"] = seconds
+        result["speedup_1_to_2_workers"] = result["workers2_faces_per_second"] / result["workers1_faces_per_second"]
         return result
 
 
@@ -142,14 +132,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=200, help="photos for the single-thread timings")
     parser.add_argument("--throughput-files", type=int, default=300, help="photos for the worker runs (0: skip)")
-    parser.add_argument("--engines", default="local", help="comma list: local, ray")
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
     args = parser.parse_args()
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(), "machine": machine(), "seed": 0,
               "single_thread_250px": bench_single(args.faces)}
     if args.throughput_files:
-        report["throughput_cached_landmarks"] = bench_throughput(args.throughput_files, args.engines.split(","))
+        report["throughput_cached_landmarks"] = bench_throughput(args.throughput_files)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

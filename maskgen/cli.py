@@ -83,9 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_style_arguments(render)
     render.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: all cores)")
-    render.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local processes, or a Ray cluster (pip install maskgen[ray])")
-    render.add_argument("--address", default=None, help="Ray cluster address (with --engine ray)")
     render.add_argument("--per-image", type=int, default=1, metavar="K", help="K masked variants per photo")
     render.add_argument("--format", dest="image_format", default=None, choices=("jpg", "png", "webp", "bmp", "tif"),
                         help="output format (default: keep each file's own)")
@@ -202,12 +199,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     summary = Summary(resumed=done_before)
     started = time.perf_counter()
     try:
-        if args.engine == "ray":
-            from .ray_engine import run_ray
-
-            results = run_ray(todo, options, args.workers, args.address)
-        else:
-            results = run_local(todo, options, args.workers)
+        results = run_local(todo, options, args.workers)
         with tqdm(total=len(todo), unit="file", desc="masking", dynamic_ncols=True) as bar:
             for records in results:
                 journal.append(records)
@@ -226,7 +218,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     for recs in recorded.values():
         totals.add(recs)
     report = {"command": " ".join(sys.argv), "this_run": summary.as_dict(), "all": totals.as_dict(),
-              "style": args.style, "seed": args.seed, "engine": args.engine, "workers": args.workers}
+              "style": args.style, "seed": args.seed, "workers": args.workers}
     write_bytes_atomic(dst / SUMMARY, (json.dumps(report, indent=2) + "\n").encode())
     for line in summary.lines():
         print(line)

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-MIN_SIDE = 16
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class ImageError(ValueError):
@@ -89,6 +90,7 @@ def write_bytes_atomic(path: Path, payload: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs should read like any other file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
