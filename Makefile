@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= test,fer
+EXTRAS ?= test
 
 .PHONY: install demo test docs bench clean
 
