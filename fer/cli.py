@@ -1,0 +1,177 @@
+"""`fer` command line: train, evaluate, models. `python -m fer ...` works the same.
+
+    fer train --data ../shared/data/lfw-expressions --model resmasking --config cpu-tiny --mask varied --out runs/a
+    fer evaluate --data ../shared/data/lfw-expressions --split val --checkpoint runs/a/best.pt --mask mlfw-white
+    fer models
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maskgen.cache import LandmarkCache
+from maskgen.sheet import contact_sheet
+
+from .data import LABELS, MASKS, DatasetError, FaceDataset, build_landmark_cache, check_images, find_samples
+from .metrics import classification_metrics, plot_confusion
+from .models import count_parameters, create_model, list_models
+from .train import CONFIGS, predict, stratified_subset, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on masked faces.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", type=Path, required=True,
+                       help="labels.csv (or its folder), a {train,eval}/{class}/ tree, or a {class}/ test folder")
+        p.add_argument("--colour", action="store_true", help="CSV layout: use the colour 112 px crops")
+        p.add_argument("--greyscale", action="store_true", help="convert every photo to grey")
+        p.add_argument("--cache", type=Path, default=None,
+                       help="landmark cache (default: runs/landmarks-<dataset>.sqlite)")
+        p.add_argument("--skip-bad", action="store_true", help="leave unreadable photos out (logged) instead of failing")
+
+    t = sub.add_parser("train", help="train a model")
+    data_args(t)
+    t.add_argument("--model", required=True, choices=list_models())
+    t.add_argument("--config", default="cpu-tiny", choices=sorted(CONFIGS))
+    t.add_argument("--mask", default="none", choices=MASKS, help="mask condition applied online to training photos")
+    t.add_argument("--train-split", default="train")
+    t.add_argument("--val-split", default="val", help="validation split (LFW-FER folders: eval)")
+    t.add_argument("--val-mask", default=None, choices=MASKS, help="mask on validation photos (default: --mask)")
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--weights", default=None, help="local weights file to start from")
+    t.add_argument("--resume", default=None, help="checkpoint (last.pt) to continue")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--balance", choices=("none", "weights", "sampler"), default=None)
+    t.add_argument("--optimizer", choices=("sgd", "radam"), default=None)
+    t.add_argument("--max-train", type=int, default=None)
+    t.add_argument("--workers", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+
+    e = sub.add_parser("evaluate", help="score a checkpoint; JSON, confusion-matrix PNG, misclassified grid")
+    data_args(e)
+    e.add_argument("--checkpoint", required=True, type=Path)
+    e.add_argument("--split", default="test")
+    e.add_argument("--mask", default="none", choices=MASKS)
+    e.add_argument("--mask-seed", type=int, default=0, help="fixed masks: every model sees the same pixels")
+    e.add_argument("--out", type=Path, required=True, help="folder for metrics.json and the PNGs")
+    e.add_argument("--max-samples", type=int, default=None)
+
+    m = sub.add_parser("models", help="list the models with their parameter counts")
+    m.add_argument("--image-size", type=int, default=64, help="also check a forward pass at this size")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models}[args.command](args)
+    except (DatasetError, FileNotFoundError, ValueError) as exc:
+        print(f"fer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _cache(args: argparse.Namespace, root: Path, needed: bool) -> LandmarkCache | None:
+    if not needed:
+        return None
+    path = args.cache or Path("runs") / f"landmarks-{root.resolve().name}.sqlite"
+    return LandmarkCache(path, root=root)
+
+
+def _load(args, split: str, mask: str, limit: int | None, seed: int):
+    samples, root = find_samples(args.data, split, args.colour)
+    samples = [samples[i] for i in stratified_subset(np.array([s.label for s in samples]), limit, seed)]
+    samples = check_images(samples, args.skip_bad)
+    cache = _cache(args, root, mask != "none")
+    if cache is not None:
+        build_landmark_cache(samples, cache)
+    return samples, cache
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in {"epochs": args.epochs, "image_size": args.image_size, "balance": args.balance,
+                                   "optimizer": args.optimizer, "max_train": args.max_train,
+                                   "workers": args.workers}.items() if v is not None}
+    config = dataclasses.replace(CONFIGS[args.config], **overrides)
+    val_mask = args.val_mask or args.mask
+    create_model(args.model)  # fail on a bad model or weights file before touching the data
+    train_samples, train_cache = _load(args, args.train_split, args.mask, config.max_train, args.seed)
+    val_samples, val_cache = _load(args, args.val_split, val_mask, config.max_val, args.seed)
+    train_set = FaceDataset(train_samples, config.image_size, args.mask, train_cache, augment=config.augment,
+                            greyscale=args.greyscale, seed=args.seed)
+    val_set = FaceDataset(val_samples, config.image_size, val_mask, val_cache, fixed_seed=args.seed,
+                          greyscale=args.greyscale)
+    print(f"training {args.model} ({args.config}, mask {args.mask}) on {len(train_set)} photos, "
+          f"validating on {len(val_set)} (mask {val_mask}); device {torch.device('cuda' if torch.cuda.is_available() else 'cpu')}")
+    summary = train(args.model, train_set, val_set, config, args.out, weights=args.weights, resume=args.resume,
+                    seed=args.seed)
+    report = {"command": "fer " + " ".join(sys.argv[1:] if argv_is_cli() else []), "model": args.model,
+              "config": args.config, "settings": dataclasses.asdict(config), "mask": args.mask, "val_mask": val_mask,
+              "data": str(args.data), "train_count": len(train_set), "val_count": len(val_set), "seed": args.seed,
+              **summary}
+    (args.out / "train.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"best validation balanced accuracy {summary['best_val_balanced_accuracy']:.3f}; wrote {args.out}")
+    return 0
+
+
+def argv_is_cli() -> bool:
+    return Path(sys.argv[0]).name in ("fer", "__main__.py")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    if "model_name" not in state:
+        raise ValueError(f"{args.checkpoint} is not a fer checkpoint")
+    model = create_model(state["model_name"], num_classes=len(LABELS))
+    model.load_state_dict(state["model_state"])
+    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    samples, cache = _load(args, args.split, args.mask, args.max_samples, args.mask_seed)
+    greyscale = args.greyscale or state.get("greyscale", False)
+    dataset = FaceDataset(samples, state["image_size"], args.mask, cache, fixed_seed=args.mask_seed,
+                          greyscale=greyscale)
+    loader = torch.utils.data.DataLoader(dataset, 64, num_workers=2)
+    y_true, y_pred = predict(model, loader)
+    metrics = classification_metrics(y_true, y_pred, LABELS)
+    args.out.mkdir(parents=True, exist_ok=True)
+    title = f"{state['model_name']} (trained {state.get('mask')}) on {args.split}, mask {args.mask}"
+    plot_confusion(np.array(metrics["confusion"]), LABELS, args.out / "confusion.png", title)
+    wrong = np.flatnonzero(y_true != y_pred)[:40]
+    if len(wrong):
+        sheet = contact_sheet([dataset.load(int(i)) for i in wrong],
+                              [f"{LABELS[y_true[i]]}->{LABELS[y_pred[i]]}" for i in wrong], columns=8, size=112)
+        from maskgen.images import write_image
+
+        write_image(args.out / "misclassified.png", sheet)
+    report = {"checkpoint": str(args.checkpoint), "model": state["model_name"], "trained_mask": state.get("mask"),
+              "data": str(args.data), "split": args.split, "mask": args.mask, "mask_seed": args.mask_seed, **metrics}
+    (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{title}: accuracy {metrics['accuracy']:.3f}, balanced {metrics['balanced_accuracy']:.3f}, "
+          f"macro-F1 {metrics['macro_f1']:.3f} on {metrics['count']} photos; wrote {args.out}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    print(f"{'model':<16}{'parameters':>14}  output at {args.image_size} px and 224 px")
+    for name in list_models():
+        model = create_model(name).eval()
+        shapes = []
+        with torch.no_grad():
+            for size in (args.image_size, 224):
+                shapes.append(tuple(model(torch.zeros(2, 3, size, size)).shape))
+        print(f"{name:<16}{count_parameters(model):>14,}  {shapes[0]} {shapes[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

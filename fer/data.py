@@ -1,0 +1,198 @@
+"""Expression datasets: the LFW-FER / M-LFW-FER folder layout, the lfw-expressions CSV, a labelled test folder;
+masks applied online with maskgen, from a landmark cache built once.
+
+Layouts (found automatically from the path given):
+- folders: `ROOT/{train,eval}/{negative,neutral,positive}/*.jpg` (LFW-FER, M-LFW-FER; any split names);
+- CSV: `labels.csv` with columns `image, expression, split` (and `color112`), images in `images/` beside it
+  (or `color112/` with `colour=True`); rows with an empty expression (surprise) are skipped;
+- test folder: `ROOT/{negative,neutral,positive}/*` (e.g. labelled real masked photos).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import maskgen
+from maskgen.batch import file_seed
+from maskgen.cache import LandmarkCache
+from maskgen.images import ImageError, is_image_path, to_uint8_rgb
+
+LABELS = ("negative", "neutral", "positive")
+MASKS = ("none", *maskgen.STYLES)
+log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used as given; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+
+
+def find_samples(source: str | Path, split: str | None, colour: bool = False) -> tuple[list[Sample], Path]:
+    """Samples of one split and the folder their paths are relative to (the landmark cache's root)."""
+    source = Path(source)
+    if not source.exists():
+        raise DatasetError(f"dataset not found: {source}")
+    if source.is_file() and source.suffix == ".csv":
+        return csv_samples(source, split, colour), source.parent
+    if (source / "labels.csv").is_file():
+        return csv_samples(source / "labels.csv", split, colour), source
+    if split is not None and (source / split).is_dir():
+        return folder_samples(source / split), source
+    if any((source / label).is_dir() for label in LABELS):
+        return folder_samples(source), source
+    raise DatasetError(f"{source}: expected labels.csv, {split}/{{{','.join(LABELS)}}}/ or {{{','.join(LABELS)}}}/")
+
+
+def folder_samples(root: Path) -> list[Sample]:
+    present = sorted(p.name for p in root.iterdir() if p.is_dir())
+    unknown = [name for name in present if name not in LABELS]
+    if unknown:
+        raise DatasetError(f"{root}: unknown label folder(s) {unknown}; expected {list(LABELS)}")
+    samples = []
+    for index, label in enumerate(LABELS):
+        folder = root / label
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p)) if folder.is_dir() else []
+        if not files:
+            raise DatasetError(f"{root}: class {label!r} has no images (folder {folder})")
+        samples.extend(Sample(p, index) for p in files)
+    return samples
+
+
+def csv_samples(path: Path, split: str | None, colour: bool = False) -> list[Sample]:
+    rows = list(csv.DictReader(open(path, newline="", encoding="utf-8")))
+    missing = {"image", "expression"} - set(rows[0] if rows else {})
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {sorted(missing)}")
+    folder = path.parent / ("color112" if colour else "images")
+    samples = []
+    for row in rows:
+        if split is not None and row.get("split") != split:
+            continue
+        if not row["expression"]:
+            continue  # surprise has no class in the three-class scheme
+        if row["expression"] not in LABELS:
+            raise DatasetError(f"{path}: unknown expression {row['expression']!r} for {row['image']}")
+        if colour and row.get("color112") != "1":
+            continue
+        samples.append(Sample(folder / row["image"], LABELS.index(row["expression"])))
+    if not samples:
+        raise DatasetError(f"{path}: no labelled rows for split {split!r}")
+    counts = Counter(s.label for s in samples)
+    empty = [LABELS[i] for i in range(len(LABELS)) if counts[i] == 0]
+    if empty:
+        raise DatasetError(f"{path}: split {split!r} has no {empty} samples")
+    return samples
+
+
+def check_images(samples: list[Sample], skip_bad: bool) -> list[Sample]:
+    """Read every photo once before training: a corrupt file is an error now, not a crash in epoch 7."""
+    good, bad = [], []
+    for sample in tqdm(samples, desc="checking images", unit="img", leave=False):
+        try:
+            maskgen.read_image(sample.path)
+            good.append(sample)
+        except ImageError as exc:
+            bad.append(str(exc))
+    if bad and not skip_bad:
+        listing = "\n  ".join(bad[:20])
+        raise DatasetError(f"{len(bad)} unreadable image(s) (use --skip-bad to leave them out):\n  {listing}")
+    for reason in bad:
+        log.warning("skipped: %s", reason)
+    return good
+
+
+def build_landmark_cache(samples: list[Sample], cache: LandmarkCache) -> None:
+    """Detect every face once, with progress; later epochs and runs only read the cache."""
+    def detect(path: Path):
+        image = maskgen.read_image(path)
+        return maskgen.detect_faces(image), image.shape[:2]
+
+    for sample in tqdm(samples, desc="landmarks", unit="img", leave=False):
+        cache.faces_for_file(sample.path, detect)
+
+
+def paper_augmentations(size: int) -> A.Compose:
+    """The paper's training augmentations: flip, rotation, colour jitter, translation, Gaussian noise."""
+    return A.Compose([
+        A.HorizontalFlip(p=0.5),
+        A.Affine(rotate=(-10, 10), translate_percent=(-0.1, 0.1), p=0.7),
+        A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.0, p=0.5),
+        A.GaussNoise(std_range=(0.01, 0.05), p=0.3),
+    ])
+
+
+class FaceDataset(torch.utils.data.Dataset):
+    """Photos as normalised tensors, masked on the fly.
+
+    Args:
+        samples: from `find_samples`.
+        size: square input size in px.
+        mask: "none", "mlfw-white", "varied" or one kind.
+        cache: landmark cache (required when mask != "none").
+        augment: apply the paper's augmentations (training).
+        fixed_seed: None draws a fresh mask per call (training); an int gives every photo the same mask on
+            every call, so all models are scored on the same pixels (evaluation).
+        greyscale: convert every photo to grey (replicated to 3 channels).
+    """
+
+    MEAN = np.array([0.5, 0.5, 0.5], np.float32)
+    STD = np.array([0.25, 0.25, 0.25], np.float32)
+
+    def __init__(self, samples: list[Sample], size: int, mask: str = "none", cache: LandmarkCache | None = None,
+                 augment: bool = False, fixed_seed: int | None = None, greyscale: bool = False,
+                 seed: int = 0) -> None:
+        if mask not in MASKS:
+            raise DatasetError(f"mask must be one of {MASKS}, got {mask!r}")
+        if mask != "none" and cache is None:
+            raise DatasetError("masking needs a landmark cache")
+        self.samples, self.size, self.mask, self.cache = samples, size, mask, cache
+        self.fixed_seed, self.greyscale, self.seed = fixed_seed, greyscale, seed
+        self.augment = paper_augmentations(size) if augment else None
+        self._masker: A.Compose | None = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([s.label for s in self.samples])
+
+    def load(self, index: int) -> np.ndarray:
+        """The photo as uint8 RGB, masked as configured, at its own size."""
+        sample = self.samples[index]
+        image = to_uint8_rgb(maskgen.read_image(sample.path))
+        if self.greyscale:
+            image = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+        if self.mask == "none":
+            return image
+        faces = self.cache.faces_for_file(sample.path, lambda p: (maskgen.detect_faces(image), image.shape[:2]))
+        if self.fixed_seed is not None:
+            seed = file_seed(self.fixed_seed, sample.path.name, 0)
+            return maskgen.render(image, faces, style=self.mask, seed=seed).image
+        if self._masker is None:  # one per worker process, seeded from the worker's own seed
+            info = torch.utils.data.get_worker_info()
+            self._masker = A.Compose([maskgen.FaceMask(style=self.mask, p=1.0)],
+                                     seed=self.seed + (info.id if info else 0) * 7919)
+        return self._masker(image=image, face_landmarks=[f.landmarks for f in faces])["image"]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = cv2.resize(self.load(index), (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.augment is not None:
+            image = self.augment(image=image)["image"]
+        tensor = (image.astype(np.float32) / 255.0 - self.MEAN) / self.STD
+        return torch.from_numpy(tensor.transpose(2, 0, 1).copy()), self.samples[index].label

@@ -1,0 +1,205 @@
+"""Training: the paper's protocol as a config, smaller CPU configs, checkpoints, early stopping, logs, plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .data import LABELS, FaceDataset
+from .metrics import classification_metrics
+from .models import create_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training protocol. `paper` is the seed paper's; the cpu-* configs finish on two CPU cores."""
+
+    image_size: int = 224
+    batch_size: int = 48
+    epochs: int = 50
+    optimizer: str = "sgd"  # "sgd" (the paper's text) or "radam" (what its published code ran)
+    lr: float = 1e-4
+    momentum: float = 0.9
+    weight_decay: float = 1e-3
+    plateau_patience: int = 2
+    early_stop_patience: int = 8
+    augment: bool = True
+    balance: str = "none"  # "none", "weights" (class-weighted loss) or "sampler" (balanced batches)
+    max_train: int | None = None  # a stratified subset of the training set (CPU configs)
+    max_val: int | None = None
+    workers: int = 2
+
+
+CONFIGS: dict[str, TrainConfig] = {
+    "paper": TrainConfig(),
+    "paper-radam": TrainConfig(optimizer="radam"),
+    # from scratch on CPU: larger learning rate, class weights for the rare negative class
+    "cpu-tiny": TrainConfig(image_size=64, batch_size=32, epochs=3, optimizer="radam", lr=1e-3, weight_decay=1e-4,
+                            balance="weights", max_train=3000, max_val=600, early_stop_patience=3),
+    "cpu-small": TrainConfig(image_size=96, batch_size=32, epochs=8, optimizer="radam", lr=1e-3, weight_decay=1e-4,
+                             balance="weights", max_train=9100, max_val=1800, early_stop_patience=4),
+    "smoke": TrainConfig(image_size=32, batch_size=4, epochs=1, optimizer="radam", lr=1e-3, augment=False,
+                         workers=0),
+}
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def stratified_subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """Indices of at most `limit` samples, keeping the class proportions (and every class present)."""
+    if limit is None or limit >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    picks = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        take = max(1, int(round(limit * len(members) / len(labels))))
+        picks.append(rng.choice(members, min(take, len(members)), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    if config.optimizer == "radam":
+        return torch.optim.RAdam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                 decoupled_weight_decay=True)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+
+
+def save_atomic(payload: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def predict(model: nn.Module, loader: torch.utils.data.DataLoader, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+    model.eval()
+    labels, preds = [], []
+    with torch.no_grad():
+        for images, targets in tqdm(loader, desc=desc, unit="batch", leave=False):
+            logits = model(images.to(device()))
+            preds.append(logits.argmax(1).cpu().numpy())
+            labels.append(targets.numpy())
+    return np.concatenate(labels), np.concatenate(preds)
+
+
+def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config: TrainConfig, out: Path,
+          weights: str | None = None, resume: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Train with early stopping on validation balanced accuracy; writes best.pt, last.pt, history and plots."""
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    model = create_model(model_name, num_classes=len(LABELS), weights=weights).to(device())
+    optimizer = make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1,
+                                                           patience=config.plateau_patience)
+    labels = train_set.labels
+    counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
+    class_weights = torch.tensor(counts.sum() / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
+    criterion = nn.CrossEntropyLoss(weight=class_weights.to(device()) if config.balance == "weights" else None)
+    generator = torch.Generator().manual_seed(seed)
+    if config.balance == "sampler":
+        sampler = torch.utils.data.WeightedRandomSampler(class_weights[labels].double(), len(labels),
+                                                         generator=generator)
+        train_loader = torch.utils.data.DataLoader(train_set, config.batch_size, sampler=sampler,
+                                                   num_workers=config.workers)
+    else:
+        train_loader = torch.utils.data.DataLoader(train_set, config.batch_size, shuffle=True, generator=generator,
+                                                   num_workers=config.workers, drop_last=len(train_set) > config.batch_size)
+    val_loader = torch.utils.data.DataLoader(val_set, config.batch_size * 2, num_workers=config.workers)
+
+    start_epoch, best, stale, history = 0, -math.inf, 0, []
+    if resume is not None:
+        state = torch.load(resume, map_location="cpu", weights_only=False)
+        if state.get("model_name") != model_name:
+            raise ValueError(f"{resume} is a {state.get('model_name')!r} checkpoint, not {model_name!r}")
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        scheduler.load_state_dict(state["scheduler_state"])
+        start_epoch, best, stale, history = state["epoch"] + 1, state["best"], state["stale"], state["history"]
+
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        started, seen, loss_sum = time.perf_counter(), 0, 0.0
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        for images, targets in bar:
+            images, targets = images.to(device()), targets.to(device())
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(model(images), targets)
+            loss.backward()
+            optimizer.step()
+            seen += len(targets)
+            loss_sum += loss.item() * len(targets)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
+        y_true, y_pred = predict(model, val_loader)
+        metrics = classification_metrics(y_true, y_pred, LABELS)
+        scheduler.step(metrics["balanced_accuracy"])
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": optimizer.param_groups[0]["lr"],
+               "seconds": time.perf_counter() - started, "images_per_second": seen / (time.perf_counter() - started),
+               **{f"val_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}}
+        history.append(row)
+        improved = metrics["balanced_accuracy"] > best
+        best, stale = (metrics["balanced_accuracy"], 0) if improved else (best, stale + 1)
+        state = {"model_name": model_name, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                 "scheduler_state": scheduler.state_dict(), "epoch": epoch, "best": best, "stale": stale,
+                 "history": history, "config": dataclasses.asdict(config), "labels": LABELS,
+                 "mask": train_set.mask, "image_size": config.image_size, "greyscale": train_set.greyscale}
+        save_atomic(state, out / "last.pt")
+        if improved:
+            save_atomic(state, out / "best.pt")
+        write_history(history, out)
+        log.info("epoch %d: loss %.3f, val acc %.3f, balanced %.3f", epoch + 1, row["train_loss"],
+                 row["val_accuracy"], row["val_balanced_accuracy"])
+        print(f"epoch {epoch + 1}: loss {row['train_loss']:.3f}  val acc {row['val_accuracy']:.3f}  "
+              f"balanced {row['val_balanced_accuracy']:.3f}  ({row['images_per_second']:.0f} img/s)", flush=True)
+        if stale >= config.early_stop_patience:
+            print(f"early stop: no improvement for {stale} epochs")
+            break
+    return {"best_val_balanced_accuracy": best, "epochs_run": len(history), "history": history}
+
+
+def write_history(history: list[dict[str, Any]], out: Path) -> None:
+    (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    keys = list(history[0])
+    lines = [",".join(keys)] + [",".join(str(row[k]) for k in keys) for row in history]
+    (out / "history.csv").write_text("\n".join(lines) + "\n")
+    plot_learning_curve(history, out / "learning-curve.png")
+
+
+def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, left = plt.subplots(figsize=(6, 3.5))
+    left.plot(epochs, [row["train_loss"] for row in history], "o-", color="tab:red", label="train loss")
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    right = left.twinx()
+    right.plot(epochs, [row["val_accuracy"] for row in history], "s-", label="val accuracy")
+    right.plot(epochs, [row["val_balanced_accuracy"] for row in history], "^-", label="val balanced accuracy")
+    right.set_ylim(0, 1)
+    fig.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,163 @@
+"""fer: models, dataset layouts (and broken ones), a few-image training run per model, evaluation outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="fer needs the [fer] extra (torch, torchvision)")
+
+import maskgen  # noqa: E402
+from fer.cli import main as fer_main  # noqa: E402
+from fer.data import LABELS, DatasetError, FaceDataset, find_samples  # noqa: E402
+from fer.metrics import classification_metrics  # noqa: E402
+from fer.models import count_parameters, create_model, list_models  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def folder_dataset(tmp_path_factory) -> Path:
+    """LFW-FER layout: {train,eval}/{negative,neutral,positive}/ with the bundled samples."""
+    root = tmp_path_factory.mktemp("lfwfer")
+    paths = maskgen.sample_paths()
+    for split in ("train", "eval"):
+        for i, label in enumerate(LABELS):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for j in range(2):
+                src = paths[(3 * i + j + (split == "eval")) % len(paths)]
+                shutil.copy(src, folder / f"{j}_{src.name}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def csv_dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("csvdata")
+    (root / "images").mkdir()
+    lines = ["image,emotion,expression,identity,source,split,color112"]
+    for i, path in enumerate(maskgen.sample_paths()):
+        shutil.copy(path, root / "images" / path.name)
+        expression = LABELS[i % 3]
+        lines.append(f"{path.name},x,{expression},p{i},lfw,{'train' if i < 5 else 'val'},0")
+    lines.append("surprised.jpg,surprise,,p9,lfw,train,0")  # no three-class label: skipped
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_registry_builds_every_model_at_cpu_and_paper_sizes():
+    assert set(list_models()) == {"resmasking", "cbam_resnet50", "vgg19", "mobilenet_v2"}
+    for name in list_models():
+        model = create_model(name, num_classes=3).eval()
+        with torch.no_grad():
+            for size in (64, 224):
+                assert model(torch.zeros(2, 3, size, size)).shape == (2, 3)
+        assert count_parameters(model) > 1_000_000
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("resnet9000")
+
+
+def test_resmasking_has_a_masking_block_per_stage_with_decreasing_depth():
+    model = create_model("resmasking")
+    assert [block.depth for block in model.masks] == [4, 3, 2, 1]
+
+
+def test_weights_from_another_model_are_refused(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save({"model_name": "vgg19", "model_state": create_model("vgg19").state_dict()}, path)
+    with pytest.raises(ValueError, match="vgg19"):
+        create_model("mobilenet_v2", weights=path)
+    with pytest.raises(FileNotFoundError):
+        create_model("mobilenet_v2", weights=tmp_path / "missing.pt")
+
+
+def test_both_layouts_parse(folder_dataset, csv_dataset):
+    train, root = find_samples(folder_dataset, "train")
+    assert len(train) == 6 and sorted({s.label for s in train}) == [0, 1, 2] and root == folder_dataset
+    evaluation, _ = find_samples(folder_dataset / "eval", None)
+    assert len(evaluation) == 6
+    rows, _ = find_samples(csv_dataset, "train")
+    assert len(rows) == 5  # the surprise row has no three-class label
+    rows_file, _ = find_samples(csv_dataset / "labels.csv", "val")
+    assert sorted(s.label for s in rows_file) == [0, 1, 2]
+
+
+def test_broken_datasets_give_clear_errors(folder_dataset, tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        find_samples(tmp_path / "nothing", "train")
+    bad = tmp_path / "bad"
+    shutil.copytree(folder_dataset, bad)
+    (bad / "train" / "surprised").mkdir()
+    with pytest.raises(DatasetError, match="unknown label"):
+        find_samples(bad, "train")
+    shutil.rmtree(bad / "train" / "surprised")
+    for f in (bad / "train" / "negative").iterdir():
+        f.unlink()
+    with pytest.raises(DatasetError, match="no images"):
+        find_samples(bad, "train")
+    csv_bad = tmp_path / "csvbad"
+    csv_bad.mkdir()
+    (csv_bad / "labels.csv").write_text("image,expression,split\na.jpg,angry,train\n")
+    with pytest.raises(DatasetError, match="unknown expression"):
+        find_samples(csv_bad, "train")
+
+
+def test_corrupt_image_stops_training_before_it_starts(folder_dataset, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(folder_dataset, broken)
+    (broken / "train" / "neutral" / "0_corrupt.jpg").write_bytes(b"garbage")
+    code = fer_main(["train", "--data", str(broken), "--model", "mobilenet_v2", "--config", "smoke",
+                     "--val-split", "eval", "--out", str(tmp_path / "run")])
+    assert code == 2 and "unreadable" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_masked_dataset_is_fresh_in_training_and_fixed_in_evaluation(folder_dataset, tmp_path):
+    samples, root = find_samples(folder_dataset, "train")
+    cache = maskgen.cache.LandmarkCache(tmp_path / "c.sqlite", root=root)
+    train = FaceDataset(samples, 48, "varied", cache)
+    assert not np.array_equal(train.load(0), train.load(0))
+    fixed = FaceDataset(samples, 48, "varied", cache, fixed_seed=3)
+    assert np.array_equal(fixed.load(0), fixed.load(0))
+    image, label = fixed[0]
+    assert image.shape == (3, 48, 48) and label == samples[0].label
+
+
+@pytest.mark.parametrize("model", ["mobilenet_v2", "resmasking", "cbam_resnet50", "vgg19"])
+def test_few_image_training_and_evaluation_end_to_end(folder_dataset, tmp_path, model):
+    run = tmp_path / model
+    cache = tmp_path / "landmarks.sqlite"
+    assert fer_main(["train", "--data", str(folder_dataset), "--model", model, "--config", "smoke",
+                     "--mask", "varied", "--val-split", "eval", "--out", str(run), "--cache", str(cache)]) == 0
+    for name in ("best.pt", "last.pt", "history.csv", "history.json", "learning-curve.png", "train.json"):
+        assert (run / name).is_file(), name
+    assert fer_main(["evaluate", "--data", str(folder_dataset), "--split", "eval", "--checkpoint",
+                     str(run / "best.pt"), "--mask", "mlfw-white", "--out", str(run / "eval"),
+                     "--cache", str(cache)]) == 0
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["count"] == 6 and 0.0 <= metrics["balanced_accuracy"] <= 1.0
+    assert (run / "eval" / "confusion.png").is_file()
+    # resume continues from the checkpoint
+    assert fer_main(["train", "--data", str(folder_dataset), "--model", model, "--config", "smoke", "--epochs", "2",
+                     "--val-split", "eval", "--out", str(run), "--resume", str(run / "last.pt")]) == 0
+    assert len(json.loads((run / "history.json").read_text())) == 2
+
+
+def test_resume_refuses_another_models_checkpoint(folder_dataset, tmp_path):
+    run = tmp_path / "run"
+    assert fer_main(["train", "--data", str(folder_dataset), "--model", "mobilenet_v2", "--config", "smoke",
+                     "--val-split", "eval", "--out", str(run)]) == 0
+    assert fer_main(["train", "--data", str(folder_dataset), "--model", "vgg19", "--config", "smoke",
+                     "--val-split", "eval", "--out", str(run), "--resume", str(run / "last.pt")]) == 2
+
+
+def test_metrics():
+    y_true = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 2, 0, 2])
+    m = classification_metrics(y_true, y_pred, LABELS)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["balanced_accuracy"] == pytest.approx((0.5 + 1.0 + 0.75) / 3)
+    assert m["recall"] == {"negative": 0.5, "neutral": 1.0, "positive": 0.75}
+    assert m["confusion"][2][0] == 1
