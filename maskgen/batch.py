@@ -116,16 +116,27 @@ def find_faces(path: Path, image: np.ndarray, options: RenderOptions) -> list[Fa
     return cache.faces_for_file(path, lambda _: (detect_faces(image, options.max_faces), image.shape[:2]))
 
 
-def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:
-    """Render one source file into DST; returns one manifest record per output. Never raises for bad input."""
-    from .render import apply_masks, draw_params
+@dataclass
+class Detection:
+    """Stage one of a file: its faces, or the records that end it early (not an image, unreadable)."""
 
-    started = time.perf_counter()
+    relpath: str
+    landmarks: np.ndarray | None = None  # (N, 478, 3) float32 in pixels of the source image
+    image_size: tuple[int, int] | None = None
+    early: list[dict[str, Any]] | None = None
+
+
+def detect_file(task: Task, options: RenderOptions) -> Detection:
+    """Read a file and find its faces (through the landmark cache). Never raises for bad input."""
+    from .landmarks import faces_to_array
+
     base = {"source": task.relpath}
     if task.error is not None:
-        return [{**base, "output": None, "status": "unreadable", "reason": task.error, "faces": 0}]
+        return Detection(task.relpath, early=[{**base, "output": None, "status": "unreadable", "reason": task.error,
+                                               "faces": 0}])
     if not task.is_image:
-        return [{**base, "output": None, "status": "skipped", "reason": "not an image file", "faces": 0}]
+        return Detection(task.relpath, early=[{**base, "output": None, "status": "skipped",
+                                               "reason": "not an image file", "faces": 0}])
     path = Path(options.src) / task.relpath
     try:
         image = read_image(path)
@@ -133,16 +144,34 @@ def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:
             raise ImageError(f"image too small ({image.shape[1]}x{image.shape[0]} px)")
         faces = find_faces(path, image, options)
     except (ImageError, OSError, ValueError) as exc:
-        return [{**base, "output": None, "status": "unreadable", "reason": str(exc), "faces": 0}]
+        return Detection(task.relpath, early=[{**base, "output": None, "status": "unreadable", "reason": str(exc),
+                                               "faces": 0}])
+    return Detection(task.relpath, faces_to_array(faces), image.shape[:2])
 
+
+def render_file(detection: Detection, options: RenderOptions) -> list[dict[str, Any]]:
+    """Stage two: render every variant of a file whose faces are known, write it atomically, report it."""
+    from .landmarks import faces_from_array
+    from .render import apply_masks, draw_params
+
+    if detection.early is not None:
+        return detection.early
+    relpath = detection.relpath
+    faces = faces_from_array(detection.landmarks, detection.image_size)
+    image = None
     records = []
     for variant in range(options.per_image):
-        out_rel = output_relpath(task.relpath, variant, options.per_image, options.image_format)
-        seed = file_seed(options.seed, task.relpath, variant)
-        record: dict[str, Any] = {**base, "output": out_rel, "variant": variant, "seed": seed,
+        out_rel = output_relpath(relpath, variant, options.per_image, options.image_format)
+        seed = file_seed(options.seed, relpath, variant)
+        record: dict[str, Any] = {"source": relpath, "output": out_rel, "variant": variant, "seed": seed,
                                   "faces": len(faces)}
         if not faces:
             records.append({**record, "output": None, "status": "no_face", "reason": "no face found"})
+            continue
+        try:
+            image = read_image(Path(options.src) / relpath) if image is None else image
+        except ImageError as exc:
+            records.append({**record, "output": None, "status": "unreadable", "reason": str(exc)})
             continue
         params = draw_params(len(faces), options.style, seed, options.placement, options.texture_dirs)
         result = apply_masks(image, faces, params, texture_dirs=options.texture_dirs)
@@ -151,8 +180,7 @@ def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:
                             "params": result.params})
             continue
         try:
-            out_path = Path(options.dst) / out_rel
-            write_image(out_path, result.image, quality=options.quality)
+            write_image(Path(options.dst) / out_rel, result.image, quality=options.quality)
             if options.save_occlusion:
                 occ = occlusion_relpath(out_rel)
                 write_image(Path(options.dst) / occ, result.occlusion.astype(np.uint8) * 255)
@@ -162,6 +190,13 @@ def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:
             continue
         records.append({**record, "status": "rendered", "reason": None, "masked_faces": result.masked_faces,
                         "params": result.params})
+    return records
+
+
+def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:
+    """Both stages for one source file; one manifest record per output. Never raises for bad input."""
+    started = time.perf_counter()
+    records = render_file(detect_file(task, options), options)
     elapsed = time.perf_counter() - started
     for r in records:
         r["seconds"] = round(elapsed / len(records), 4)

@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_style_arguments(render)
     render.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: all cores)")
+    render.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local processes, or Ray Data on a Ray cluster (pip install 'maskgen[ray]')")
+    render.add_argument("--address", default=None,
+                        help="with --engine ray: join this cluster (e.g. 10.0.0.5:6379); default: start a "
+                             "local Ray with --workers CPUs")
     render.add_argument("--per-image", type=int, default=1, metavar="K", help="K masked variants per photo")
     render.add_argument("--format", dest="image_format", default=None, choices=("jpg", "png", "webp", "bmp", "tif"),
                         help="output format (default: keep each file's own)")
@@ -129,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except UsageError as exc:
+        print(f"maskgen {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as exc:
         print(f"maskgen {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -199,7 +207,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     summary = Summary(resumed=done_before)
     started = time.perf_counter()
     try:
-        results = run_local(todo, options, args.workers)
+        nodes: dict[str, int] = {}
+        if args.engine == "ray":
+            from .ray_engine import run_ray
+
+            results = run_ray(todo, options, args.workers, args.address, nodes_seen=nodes)
+        else:
+            results = run_local(todo, options, args.workers)
         with tqdm(total=len(todo), unit="file", desc="masking", dynamic_ncols=True) as bar:
             for records in results:
                 journal.append(records)
@@ -218,7 +232,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     for recs in recorded.values():
         totals.add(recs)
     report = {"command": " ".join(sys.argv), "this_run": summary.as_dict(), "all": totals.as_dict(),
-              "style": args.style, "seed": args.seed, "workers": args.workers}
+              "style": args.style, "seed": args.seed, "workers": args.workers, "engine": args.engine}
+    if args.engine == "ray":
+        report["ray_files_per_node"] = nodes
     write_bytes_atomic(dst / SUMMARY, (json.dumps(report, indent=2) + "\n").encode())
     for line in summary.lines():
         print(line)

@@ -1,0 +1,122 @@
+"""`maskgen render --engine ray`: the same per-file work as the local engine, scheduled by Ray Data.
+
+Two Ray Data stages over batches of files, each an actor pool so that heavy state is built once per worker,
+not once per file: landmark detection (one MediaPipe graph per actor, through the landmark cache) and
+rendering (writes outputs atomically, returns manifest records). Each file's seed comes from the global seed
+and its relative path, exactly as in the local engine, so a cluster writes the same bytes as a laptop.
+
+Needs `pip install maskgen[ray]`. The base package never imports ray.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .batch import Detection, RenderOptions, Task, detect_file, render_file
+
+log = logging.getLogger(__name__)
+BATCH_FILES = 4
+# Per worker CPU: one renderer (most of the work) and one detector. A renderer never fits beside another on a
+# one-CPU node, so the pool spreads over the cluster.
+RENDER_CPUS, DETECT_CPUS = 0.75, 0.25
+
+
+class RayUnavailable(ImportError):
+    """Ray (or its data extra) is not installed or cannot be imported."""
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the extra
+        raise RayUnavailable(f"the Ray engine needs the ray extra (pip install 'maskgen[ray]'): {exc}") from exc
+    return ray
+
+
+class DetectStage:
+    """Actor: finds faces for a batch of files (MediaPipe loaded once, in the first call)."""
+
+    def __init__(self, options: RenderOptions) -> None:
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        import cv2
+
+        cv2.setNumThreads(1)
+        self.options = options
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out: dict[str, list[Any]] = {"relpath": [], "landmarks": [], "size": [], "early": []}
+        for relpath, is_image, error in zip(batch["relpath"], batch["is_image"], batch["error"]):
+            task = Task(relpath=str(relpath), is_image=bool(is_image), error=str(error) if error else None)
+            found = detect_file(task, self.options)
+            out["relpath"].append(found.relpath)
+            out["landmarks"].append(b"" if found.landmarks is None else found.landmarks.astype(np.float32).tobytes())
+            out["size"].append(json.dumps(found.image_size))
+            out["early"].append(json.dumps(found.early))
+        return {key: np.array(values, dtype=object) for key, values in out.items()}
+
+
+class RenderStage:
+    """Actor: renders a batch of detected files and returns their manifest records as JSON."""
+
+    def __init__(self, options: RenderOptions) -> None:
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        import cv2
+
+        cv2.setNumThreads(1)
+        self.options = options
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        records, nodes = [], []
+        for relpath, blob, size, early in zip(batch["relpath"], batch["landmarks"], batch["size"], batch["early"]):
+            early = json.loads(early)
+            image_size = json.loads(size)
+            landmarks = np.frombuffer(blob, np.float32).reshape(-1, 478, 3) if image_size is not None else None
+            detection = Detection(str(relpath), landmarks, tuple(image_size) if image_size else None, early)
+            records.append(json.dumps(render_file(detection, self.options)))
+            nodes.append(node)
+        return {"records": np.array(records, dtype=object), "node": np.array(nodes, dtype=object)}
+
+
+def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: str | None = None,
+            nodes_seen: dict[str, int] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Yield each file's manifest records as Ray finishes them. `nodes_seen` counts files per Ray node."""
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": workers,
+                                                                     "include_dashboard": False}
+        host = (address or "127.0.0.1").rsplit(":", 1)[0]
+        if host == "localhost" or host.startswith("127."):
+            kwargs["_node_ip_address"] = "127.0.0.1" if host == "localhost" else host  # loopback stays loopback
+        ray.init(log_to_driver=False, logging_level=logging.WARNING, **kwargs)
+    try:
+        if not tasks:
+            return
+        items = [{"relpath": t.relpath, "is_image": t.is_image, "error": t.error or ""} for t in tasks]
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.execution_options.preserve_order = False
+        blocks = max(2 * workers, -(-len(items) // BATCH_FILES))
+        dataset = ray.data.from_items(items, override_num_blocks=min(blocks, len(items)))
+        pool = max(1, workers)
+        detected = dataset.map_batches(DetectStage, fn_constructor_args=(options,), batch_size=BATCH_FILES,
+                                       concurrency=pool, num_cpus=DETECT_CPUS, scheduling_strategy="SPREAD")
+        rendered = detected.map_batches(RenderStage, fn_constructor_args=(options,), batch_size=BATCH_FILES,
+                                        concurrency=pool, num_cpus=RENDER_CPUS, scheduling_strategy="SPREAD")
+        for row in rendered.iter_rows():
+            if nodes_seen is not None:
+                nodes_seen[row["node"]] = nodes_seen.get(row["node"], 0) + 1
+            yield json.loads(row["records"])
+    finally:
+        if started_here:
+            ray.shutdown()

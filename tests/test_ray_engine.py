@@ -1,0 +1,70 @@
+"""`maskgen render --engine ray` on a real two-node Ray cluster started on loopback by the test itself."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray.data", reason="the Ray engine needs the [ray] extra")
+
+import maskgen  # noqa: E402
+from maskgen.cli import EXIT_OK, main  # noqa: E402
+
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.2", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def two_node_cluster(monkeypatch):
+    # Ray 2.60 clusters use token authentication; the test cluster, its nodes and the driver share the token.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    # Two nodes on two loopback addresses: Ray rewrites 127.0.0.1 to the machine's network address, but leaves
+    # other 127.x addresses alone, so every byte of the test stays on loopback.
+    port = free_port()
+    common = ["--num-cpus=1", "--disable-usage-stats"]
+    subprocess.run([RAY, "stop", "--force"], capture_output=True)
+    try:
+        subprocess.run([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
+                        "--node-ip-address=127.0.0.2", *common], check=True, capture_output=True, timeout=180)
+        subprocess.run([RAY, "start", f"--address=127.0.0.2:{port}", "--node-ip-address=127.0.0.3", *common],
+                       check=True, capture_output=True, timeout=180)
+        yield f"127.0.0.2:{port}"
+    finally:
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=180)
+
+
+def manifest(dst: Path) -> dict[str, dict]:
+    records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    return {r["source"]: {k: v for k, v in r.items() if k != "seconds"} for r in records}
+
+
+def test_ray_cluster_writes_the_same_bytes_and_manifest_as_local(two_node_cluster, tmp_path):
+    src = tmp_path / "src" / "train"
+    src.mkdir(parents=True)
+    for copy in range(2):
+        for path in maskgen.sample_paths():
+            shutil.copy(path, src / f"{copy}_{path.name}")
+    (src / "broken.jpg").write_bytes(b"nope")
+    local, cluster = tmp_path / "local", tmp_path / "cluster"
+    assert main(["render", str(tmp_path / "src"), str(local), "--workers", "1", "--seed", "4"]) == EXIT_OK
+    # the driver runs as its own process, as a user would run it, with the cluster's auth setting
+    run = subprocess.run([sys.executable, "-m", "maskgen", "render", str(tmp_path / "src"), str(cluster),
+                          "--engine", "ray", "--address", two_node_cluster, "--workers", "2", "--seed", "4"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == EXIT_OK, run.stderr[-2000:]
+    images = lambda d: {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*.jpg")}
+    assert images(cluster) == images(local) and len(images(local)) == 16
+    assert manifest(cluster) == manifest(local)
+    nodes = json.loads((cluster / "summary.json").read_text())["ray_files_per_node"]
+    assert len(nodes) == 2, f"both nodes should have rendered files: {nodes}"
