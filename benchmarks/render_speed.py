@@ -100,7 +100,7 @@ def bench_single(count: int) -> dict:
     return result
 
 
-def bench_throughput(files: int) -> dict:
+def bench_throughput(files: int, ray_engine: bool) -> dict:
     """Faces/s of `maskgen render` over a folder, with the landmark cache already built."""
     paths, source = photo_paths(files)
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,20 +125,43 @@ def bench_throughput(files: int) -> dict:
             result[f"workers{workers}_faces_per_second"] = faces / seconds
             result[f"workers{workers}_seconds"] = seconds
         result["speedup_1_to_2_workers"] = result["workers2_faces_per_second"] / result["workers1_faces_per_second"]
+        if ray_engine:
+            result.update(bench_ray(tasks, src, cache, Path(tmp), result["workers2_faces_per_second"]))
         return result
+
+
+def bench_ray(tasks, src: Path, cache: Path, tmp: Path, local_faces_per_second: float) -> dict:
+    """Ray engine on a local 2-CPU Ray (started before the clock, as a running cluster would be)."""
+    import ray
+
+    from maskgen.ray_engine import run_ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    try:
+        options = RenderOptions(src=str(src), dst=str(tmp / "dst-ray"), style="varied", seed=1, cache=str(cache))
+        start = time.perf_counter()
+        records = [r for recs in run_ray(tasks, options, 2) for r in recs]
+        seconds = time.perf_counter() - start
+    finally:
+        ray.shutdown()
+    faces = sum(r.get("masked_faces", 0) for r in records)
+    return {"ray_workers2_faces_per_second": faces / seconds, "ray_workers2_seconds": seconds,
+            "ray_over_local_throughput_ratio": faces / seconds / local_faces_per_second,
+            "ray_overhead_fraction": 1.0 - faces / seconds / local_faces_per_second}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=200, help="photos for the single-thread timings")
     parser.add_argument("--throughput-files", type=int, default=300, help="photos for the worker runs (0: skip)")
+    parser.add_argument("--ray", action="store_true", help="also time the Ray engine (needs maskgen[ray])")
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
     args = parser.parse_args()
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(), "machine": machine(), "seed": 0,
               "single_thread_250px": bench_single(args.faces)}
     if args.throughput_files:
-        report["throughput_cached_landmarks"] = bench_throughput(args.throughput_files)
+        report["throughput_cached_landmarks"] = bench_throughput(args.throughput_files, args.ray)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

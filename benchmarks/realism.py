@@ -1,0 +1,262 @@
+"""Realism: how distinguishable are synthetic-masked faces from real masked ones?
+
+    python benchmarks/realism.py --with-mask ../shared/data/real-masks/with_mask \\
+        --without-mask ../shared/data/real-masks/without_mask
+
+Masks are rendered onto the real unmasked photos, so the only intended difference from the real masked
+photos is whether the mask is real. Both sides are compared as aligned face crops (eyes and mouth at fixed
+places), which removes framing, crowds and product shots; photos with no usable face are dropped and counted.
+
+1. Classifier two-sample test: a small CNN learns to tell synthetic-masked from real-masked crops; its held-out
+   accuracy (several seeds, mean and spread) is the measure; 50 % means indistinguishable.
+2. Control: the same test on the upper face only (everything below the nose blanked on both sides). The two
+   photo collections differ in more than the mask (sources, quality), and this measures how much. The
+   renderer's own realism gap is the whole-face accuracy minus this control.
+3. Mask detector: a CNN trained on real with-mask versus real without-mask crops, applied to the synthetic
+   crops: the share it calls masked.
+
+For mlfw-white, varied and each kind. Writes benchmarks/results/realism.json, realism.png (bars) and
+realism-samples.png (the synthetic crops the two-sample test found most and least real).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import maskgen  # noqa: E402
+from maskgen import mesh  # noqa: E402
+from maskgen.images import ImageError, to_uint8_rgb  # noqa: E402
+from maskgen.sheet import contact_sheet  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "benchmarks" / "results"
+CROP = 64
+# Where the eye centres and the mouth centre go in a CROP x CROP aligned crop.
+TEMPLATE = np.array([[0.32, 0.38], [0.68, 0.38], [0.5, 0.78]], np.float32) * CROP
+BLANK_BELOW = 0.58  # the control blanks everything below this height (just under the nose)
+
+
+def align(image: np.ndarray, face: maskgen.Face) -> np.ndarray:
+    """A CROP x CROP RGB crop with the eyes and mouth at the template's places (similarity transform)."""
+    points = face.landmarks[:, :2]
+    eyes = [points[list(eye)].mean(axis=0) for eye in (mesh.EYE_RIGHT, mesh.EYE_LEFT)]
+    mouth = points[[mesh.MOUTH_CORNER_RIGHT, mesh.MOUTH_CORNER_LEFT, mesh.UPPER_LIP_TOP,
+                    mesh.LOWER_LIP_BOTTOM]].mean(axis=0)
+    source = np.array([eyes[0], eyes[1], mouth], np.float32)
+    matrix, _ = cv2.estimateAffinePartial2D(source, TEMPLATE)
+    return cv2.warpAffine(to_uint8_rgb(image), matrix, (CROP, CROP), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(127, 127, 127))
+
+
+def usable(face: maskgen.Face) -> bool:
+    return face.width >= 40
+
+
+def load_faces(folder: Path, limit: int | None) -> tuple[list[tuple[np.ndarray, maskgen.Face]], int]:
+    files = sorted(p for p in folder.iterdir() if maskgen.images.is_image_path(p))[:limit]
+    kept, dropped = [], 0
+    for path in tqdm(files, desc=f"faces in {folder.name}", unit="img"):
+        try:
+            image = maskgen.read_image(path)
+        except ImageError:
+            dropped += 1
+            continue
+        faces = [f for f in maskgen.detect_faces(image, max_faces=1) if usable(f)]
+        if not faces:
+            dropped += 1
+            continue
+        kept.append((image, faces[0]))
+    return kept, dropped
+
+
+class SmallCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        layers, channels = [], 3
+        for width in (32, 64, 128, 128):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(channels, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def to_tensor(crops: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy((crops.astype(np.float32) / 255.0 - 0.5) / 0.25).permute(0, 3, 1, 2).contiguous()
+
+
+def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> tuple[nn.Module, dict]:
+    """Train on 70 % of each side, report accuracy on the held-out 30 % (balanced by construction)."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    n = min(len(x0), len(x1))
+    i0, i1 = rng.permutation(len(x0))[:n], rng.permutation(len(x1))[:n]
+    cut = int(0.7 * n)
+    train_x = np.concatenate([x0[i0[:cut]], x1[i1[:cut]]])
+    train_y = np.concatenate([np.zeros(cut, np.int64), np.ones(cut, np.int64)])
+    test_x = np.concatenate([x0[i0[cut:]], x1[i1[cut:]]])
+    test_y = np.concatenate([np.zeros(n - cut, np.int64), np.ones(n - cut, np.int64)])
+    model = SmallCNN()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    inputs, targets = to_tensor(train_x), torch.from_numpy(train_y)
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(int(rng.integers(1 << 30))))
+        for start in range(0, len(order), 64):
+            batch = order[start:start + 64]
+            x = inputs[batch]
+            if rng.random() < 0.5:
+                x = torch.flip(x, dims=[3])
+            loss = nn.functional.cross_entropy(model(x), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    scores = predict(model, test_x)
+    accuracy = float(((scores > 0.5).astype(np.int64) == test_y).mean())
+    return model, {"held_out_accuracy": accuracy, "train": int(2 * cut), "test": int(2 * (n - cut))}
+
+
+def predict(model: nn.Module, crops: np.ndarray) -> np.ndarray:
+    """Probability of class 1 for each crop."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(crops), 256):
+            out.append(torch.softmax(model(to_tensor(crops[start:start + 256])), dim=1)[:, 1].numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def blank_lower(crops: np.ndarray) -> np.ndarray:
+    out = crops.copy()
+    out[:, int(BLANK_BELOW * CROP):] = 127
+    return out
+
+
+def two_sample(real: np.ndarray, synthetic: np.ndarray, seeds: list[int], epochs: int) -> dict:
+    runs = [train_classifier(synthetic, real, seed, epochs)[1]["held_out_accuracy"] for seed in seeds]
+    return {"mean": float(np.mean(runs)), "std": float(np.std(runs)), "runs": runs}
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["conditions"])
+    whole = [results["conditions"][n]["two_sample_whole_face"]["mean"] for n in names]
+    spread = [results["conditions"][n]["two_sample_whole_face"]["std"] for n in names]
+    called = [results["conditions"][n]["detector_called_masked"] for n in names]
+    control = results["control_upper_face_only"]["mean"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    left.bar(names, whole, yerr=spread, color=["tab:gray" if n == "mlfw-white" else "tab:blue" for n in names])
+    left.axhline(control, color="tab:red", linestyle="--", label=f"control: upper face only ({control:.0%})")
+    left.axhline(0.5, color="black", linewidth=0.8, label="indistinguishable (50 %)")
+    left.set_ylim(0.4, 1.0)
+    left.set_ylabel("two-sample test accuracy (lower = more real)")
+    left.legend(fontsize=8)
+    left.tick_params(axis="x", rotation=30)
+    right.bar(names, called, color=["tab:gray" if n == "mlfw-white" else "tab:green" for n in names])
+    right.axhline(results["detector"]["real_with_mask_called_masked"], color="tab:red", linestyle="--",
+                  label="real masked photos (held out)")
+    right.set_ylim(0, 1)
+    right.set_ylabel("share called 'masked' by a real-photo detector")
+    right.legend(fontsize=8)
+    right.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--with-mask", type=Path, default=DATA / "real-masks" / "with_mask")
+    parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
+    parser.add_argument("--conditions", default=",".join((maskgen.BASELINE, "varied", *maskgen.KINDS)))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--limit", type=int, default=None, help="at most this many photos per folder")
+    parser.add_argument("--out", type=Path, default=RESULTS / "realism.json")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    seeds = list(range(args.seeds))
+
+    real_faces, real_dropped = load_faces(args.with_mask, args.limit)
+    bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
+    real = np.stack([align(image, face) for image, face in real_faces])
+    bare = np.stack([align(image, face) for image, face in bare_faces])
+    print(f"aligned crops: {len(real)} real masked ({real_dropped} dropped), "
+          f"{len(bare)} unmasked ({bare_dropped} dropped)")
+
+    # The detector: real with-mask versus real without-mask (held-out split inside).
+    detector, detector_stats = train_classifier(bare, real, seed=100, epochs=args.epochs)
+    detector_stats["real_with_mask_called_masked"] = float((predict(detector, real) > 0.5).mean())
+    detector_stats["real_without_mask_called_masked"] = float((predict(detector, bare) > 0.5).mean())
+
+    results: dict = {
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "date": dt.date.today().isoformat(),
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "torch": torch.__version__},
+        "seeds": seeds, "epochs": args.epochs, "crop_px": CROP,
+        "photos": {"with_mask_used": len(real), "with_mask_dropped": real_dropped,
+                   "without_mask_used": len(bare), "without_mask_dropped": bare_dropped},
+        "control_upper_face_only": two_sample(blank_lower(real), blank_lower(bare), seeds, args.epochs),
+        "detector": detector_stats,
+        "conditions": {},
+    }
+    best_worst = {}
+    for condition in args.conditions.split(","):
+        crops = []
+        for index, (image, face) in enumerate(tqdm(bare_faces, desc=f"render {condition}", unit="img")):
+            masked = maskgen.render(image, [face], style=condition, seed=index).image
+            crops.append(align(masked, face))
+        synthetic = np.stack(crops)
+        whole = two_sample(real, synthetic, seeds, args.epochs)
+        upper = two_sample(blank_lower(real), blank_lower(synthetic), seeds[:1], args.epochs)
+        called = float((predict(detector, synthetic) > 0.5).mean())
+        results["conditions"][condition] = {
+            "two_sample_whole_face": whole,
+            "two_sample_upper_face_only": upper,
+            "realism_gap_over_control": whole["mean"] - results["control_upper_face_only"]["mean"],
+            "detector_called_masked": called,
+        }
+        print(f"{condition:>11}: two-sample {whole['mean']:.3f} +- {whole['std']:.3f}, "
+              f"detector calls masked {called:.1%}")
+        if condition == "varied":
+            model, _ = train_classifier(synthetic, real, seeds[0], args.epochs)
+            realness = predict(model, synthetic)  # probability of "real" for each synthetic crop
+            order = np.argsort(realness)
+            best_worst = {"most real": synthetic[order[::-1][:16]], "least real": synthetic[order[:16]]}
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, args.out.with_suffix(".png"))
+    if best_worst:
+        images = list(best_worst["most real"]) + list(best_worst["least real"])
+        captions = ["most real"] * 16 + ["least real"] * 16
+        sheet = contact_sheet(images, captions, columns=16, size=96)
+        maskgen.write_image(args.out.with_name("realism-samples.png"), sheet)
+    print(json.dumps({k: v for k, v in results.items() if k != "conditions"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
