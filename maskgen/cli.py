@@ -249,12 +249,7 @@ def _init_worker() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     os.environ.setdefault("GLOG_minloglevel", "2")
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
+    _init_worker_inline()
 
 
 def _process(args: tuple[Task, RenderOptions]) -> list[dict[str, Any]]:
@@ -281,12 +276,9 @@ def run_local(tasks: list[Task], options: RenderOptions, workers: int):
 
 
 def _init_worker_inline() -> None:
-    try:
-        import cv2
+    import cv2
 
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would only contend
 
 
 # --- detect ------------------------------------------------------------------------------------------------

@@ -40,15 +40,19 @@ def _import_ray():
     return ray
 
 
-class DetectStage:
-    """Actor: finds faces for a batch of files (MediaPipe loaded once, in the first call)."""
+class _Stage:
+    """An actor of one stage: built once per worker, then called on batch after batch."""
 
     def __init__(self, options: RenderOptions) -> None:
         os.environ.setdefault("GLOG_minloglevel", "2")
         import cv2
 
-        cv2.setNumThreads(1)
+        cv2.setNumThreads(1)  # one CPU per actor: OpenCV's own threads would only fight the other actors
         self.options = options
+
+
+class DetectStage(_Stage):
+    """Finds faces for a batch of files (MediaPipe loaded once per actor, in its first call)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: dict[str, list[Any]] = {"relpath": [], "landmarks": [], "size": [], "early": []}
@@ -62,15 +66,8 @@ class DetectStage:
         return {key: np.array(values, dtype=object) for key, values in out.items()}
 
 
-class RenderStage:
-    """Actor: renders a batch of detected files and returns their manifest records as JSON."""
-
-    def __init__(self, options: RenderOptions) -> None:
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        import cv2
-
-        cv2.setNumThreads(1)
-        self.options = options
+class RenderStage(_Stage):
+    """Renders a batch of detected files and returns their manifest records as JSON."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import ray

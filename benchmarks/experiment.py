@@ -1,0 +1,127 @@
+"""The experiment: do varied masks close the synthetic-to-real gap? Train on unmasked, mlfw-white and varied
+masked faces; score every model on validation photos under every mask condition (and on a labelled real
+masked folder when one is given); assemble the table in the layout of the seed paper's Table 1.
+
+    python benchmarks/experiment.py --models resmasking,cbam_resnet50 --config cpu-tiny
+    python benchmarks/experiment.py --models resmasking --conditions varied        # one run at a time
+    python benchmarks/experiment.py --config paper --real-test REAL_DIR            # the GPU protocol
+
+Each (model, training condition) run is saved on its own under benchmarks/results/experiment-CONFIG/ and
+skipped when already there, so the table can be assembled across sessions; checkpoints stay in runs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from fer.cli import main as fer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
+CONDITIONS = ("none", "mlfw-white", "varied")
+
+
+def run_one(model: str, condition: str, args: argparse.Namespace, results: Path) -> None:
+    run = ROOT / "runs" / f"experiment-{args.config}" / f"{model}-{condition}"
+    saved = results / f"{model}-{condition}"
+    if (saved / "train.json").exists() and not args.force:
+        print(f"{model} trained on {condition}: already done")
+    else:
+        cache = ["--cache", str(args.cache)]
+        code = fer(["train", "--data", str(args.data), "--model", model, "--config", args.config, "--mask", condition,
+                    "--out", str(run), "--seed", str(args.seed), *cache])
+        if code != 0:
+            raise SystemExit(f"training {model} on {condition} failed ({code})")
+        saved.mkdir(parents=True, exist_ok=True)
+        for name in ("train.json", "history.csv", "learning-curve.png"):
+            shutil.copy(run / name, saved / name)
+    tests = [("val", args.data, eval_mask) for eval_mask in CONDITIONS]
+    if args.real_test is not None:
+        tests.append(("real", args.real_test, "none"))
+    for split, data, eval_mask in tests:
+        target = saved / f"eval-{split}-{eval_mask}"
+        if (target / "metrics.json").exists() and not args.force:
+            continue
+        code = fer(["evaluate", "--data", str(data), "--split", "val" if split == "val" else "test",
+                    "--checkpoint", str(run / "best.pt"), "--mask", eval_mask, "--mask-seed", "0",
+                    "--out", str(target), "--cache", str(args.cache), "--max-samples", str(args.max_eval)])
+        if code != 0:
+            raise SystemExit(f"evaluating {model}/{condition} on {split}/{eval_mask} failed ({code})")
+
+
+def assemble(results: Path, models: list[str], args: argparse.Namespace) -> dict:
+    rows = []
+    for model in models:
+        for condition in CONDITIONS:
+            saved = results / f"{model}-{condition}"
+            if not (saved / "train.json").exists():
+                continue
+            row = {"model": model, "trained_on": condition}
+            for metrics_path in sorted(saved.glob("eval-*/metrics.json")):
+                metrics = json.loads(metrics_path.read_text())
+                key = metrics_path.parent.name.removeprefix("eval-")
+                row[key] = {"accuracy": metrics["accuracy"], "balanced_accuracy": metrics["balanced_accuracy"],
+                            "macro_f1": metrics["macro_f1"], "count": metrics["count"]}
+            rows.append(row)
+    for row in rows:  # the in-house synthetic gap: own mask condition versus the other one
+        own, other = row.get(f"val-{row['trained_on']}"), {"mlfw-white": "val-varied", "varied": "val-mlfw-white"}
+        if own and row["trained_on"] in other and other[row["trained_on"]] in row:
+            row["cross_mask_drop"] = own["accuracy"] - row[other[row["trained_on"]]]["accuracy"]
+    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+              "date": dt.date.today().isoformat(), "config": args.config, "seed": args.seed,
+              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()}, "rows": rows}
+    (results / "experiment.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results / "table.md").write_text(markdown(rows) + "\n")
+    return report
+
+
+def markdown(rows: list[dict]) -> str:
+    """The paper's Table 1 layout: one row per model and training data, accuracy per test condition."""
+    columns = [f"val-{c}" for c in CONDITIONS] + (["real-none"] if any("real-none" in r for r in rows) else [])
+    names = {"val-none": "val, unmasked", "val-mlfw-white": "val, white masks", "val-varied": "val, varied masks",
+             "real-none": "real masked test"}
+    lines = ["| model | trained on | " + " | ".join(names[c] for c in columns) + " | drop on the other mask |",
+             "| --- | --- | " + " | ".join("---" for _ in columns) + " | --- |"]
+    for row in rows:
+        cells = [f"{row[c]['accuracy']:.1%} ({row[c]['balanced_accuracy']:.1%})" if c in row else "" for c in columns]
+        drop = f"{row['cross_mask_drop']:+.1%}" if "cross_mask_drop" in row else ""
+        lines.append(f"| {row['model']} | {row['trained_on']} | " + " | ".join(cells) + f" | {drop} |")
+    lines.append("")
+    lines.append("Cells: accuracy (balanced accuracy). Drop: accuracy on the model's own mask condition minus "
+                 "accuracy on the other one (white <-> varied); smaller means less tied to one mask look.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA / "lfw-expressions")
+    parser.add_argument("--models", default="resmasking,cbam_resnet50")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS))
+    parser.add_argument("--config", default="cpu-tiny")
+    parser.add_argument("--real-test", type=Path, default=None, help="labelled real masked folder {class}/*")
+    parser.add_argument("--max-eval", type=int, default=600, help="validation photos scored per condition")
+    parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "landmarks-lfw-expressions.sqlite")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="redo runs that are already saved")
+    args = parser.parse_args()
+    results = ROOT / "benchmarks" / "results" / f"experiment-{args.config}"
+    results.mkdir(parents=True, exist_ok=True)
+    models = args.models.split(",")
+    for model in models:
+        for condition in args.conditions.split(","):
+            run_one(model, condition, args, results)
+    report = assemble(results, models, args)
+    print(markdown(report["rows"]))
+
+
+if __name__ == "__main__":
+    main()
