@@ -223,15 +223,18 @@ def _surface_depth(frontal: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.
     lower = vertices[vertices[:, 1] > frontal[mesh.NOSE_BRIDGE_TOP, 1] - 0.2]
     flat = xy.reshape(-1, 2)
     grid = flat.astype(np.float32)
-    # squared distances as |a|^2 + |b|^2 - 2ab: one matrix product instead of a (points x vertices x 2) array
-    d2 = (grid**2).sum(1)[:, None] + (lower[:, :2] ** 2).sum(1)[None, :] - 2.0 * grid @ lower[:, :2].T
+    # Plain broadcasting, not a matrix product: BLAS threads on such thin matrices cost more than the maths.
+    dx = grid[:, :1] - lower[None, :, 0]
+    dy = grid[:, 1:] - lower[None, :, 1]
+    d2 = dx * dx
+    d2 += dy * dy
     d2 -= d2.min(axis=1, keepdims=True)
     weights = np.exp(d2 * np.float32(-1.0 / (2 * 0.09**2)))
     # A soft minimum of nearby vertex depths rather than their mean: averaging would shave peaks (the nose
     # tip), which would then poke through the fabric on turned heads.
     z = lower[:, 2]
     z_min = z.min()
-    softmin = weights @ np.exp((z_min - z) / np.float32(SOFT_MIN_DEPTH))
+    softmin = (weights * np.exp((z_min - z) / np.float32(SOFT_MIN_DEPTH))[None, :]).sum(axis=1)
     depth = z_min - SOFT_MIN_DEPTH * np.log(np.maximum(softmin / weights.sum(axis=1), 1e-30)).astype(np.float64)
 
     oval = frontal[mesh.FACE_OVAL, :2]
