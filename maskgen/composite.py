@@ -21,6 +21,7 @@ EDGE_SOFTNESS = 1.0  # px over which a cut edge fades out (anti-aliasing, and th
 SHADOW_STRENGTH = 0.3
 GRAIN_TILE = 1024
 REMAP_COLUMNS = 1024
+MIN_VISIBLE_NOISE = 0.5 / 255.0  # grain weaker than half a grey level vanishes in 8-bit output anyway
 
 
 @dataclass
@@ -139,7 +140,7 @@ def match_photo(layer: Layer, style: PhotoStyle, seed: int) -> Layer:
     """Blur the layer like the photo and add its grain; a colour photo's cast is applied by the caller."""
     if style.blur_sigma > 0.3:
         layer = blur_layer(layer, style.blur_sigma)
-    if style.noise_sigma > 0:
+    if style.noise_sigma >= MIN_VISIBLE_NOISE:
         noise = grain(layer.alpha.shape, seed) * layer.alpha
         noise *= style.noise_sigma
         layer.colour += noise[..., None]
