@@ -186,6 +186,7 @@ def write_history(history: list[dict[str, Any]], out: Path) -> None:
 
 def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -199,7 +200,8 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     right.plot(epochs, [row["val_accuracy"] for row in history], "s-", label="val accuracy")
     right.plot(epochs, [row["val_balanced_accuracy"] for row in history], "^-", label="val balanced accuracy")
     right.set_ylim(0, 1)
-    fig.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    left.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    fig.legend(loc="upper center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=100)
     plt.close(fig)
