@@ -9,7 +9,8 @@ places), which removes framing, crowds and product shots; photos with no usable 
 
 1. Classifier two-sample test: a small CNN learns to tell synthetic-masked from real-masked crops; its held-out
    accuracy (several seeds, mean and spread) is the measure; 50 % means indistinguishable.
-2. Control: the same test on the upper face only (everything below the nose blanked on both sides). The two
+2. Control: the same test on the upper face only (everything below the eyes blanked on both sides), real
+   masked against real unmasked photos. The two
    photo collections differ in more than the mask (sources, quality), and this measures how much. The
    renderer's own realism gap is the whole-face accuracy minus this control.
 3. Mask detector: a CNN trained on real with-mask versus real without-mask crops, applied to the synthetic
@@ -48,7 +49,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 CROP = 64
 # Where the eye centres and the mouth centre go in a CROP x CROP aligned crop.
 TEMPLATE = np.array([[0.32, 0.38], [0.68, 0.38], [0.5, 0.78]], np.float32) * CROP
-BLANK_BELOW = 0.58  # the control blanks everything below this height (just under the nose)
+BLANK_BELOW = 0.46  # the control blanks everything below this height (just under the eyes, above any mask)
 
 
 def align(image: np.ndarray, face: maskgen.Face) -> np.ndarray:
@@ -192,7 +193,7 @@ def main() -> None:
     parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
     parser.add_argument("--conditions", default=",".join((maskgen.BASELINE, "varied", *maskgen.KINDS)))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="at most this many photos per folder")
     parser.add_argument("--out", type=Path, default=RESULTS / "realism.json")
     args = parser.parse_args()
@@ -230,12 +231,12 @@ def main() -> None:
             masked = maskgen.render(image, [face], style=condition, seed=index).image
             crops.append(align(masked, face))
         synthetic = np.stack(crops)
-        whole = two_sample(real, synthetic, seeds, args.epochs)
-        upper = two_sample(blank_lower(real), blank_lower(synthetic), seeds[:1], args.epochs)
+        # three seeds for the two styles the question is about, one for each single kind
+        whole = two_sample(real, synthetic, seeds if condition in (maskgen.BASELINE, "varied") else seeds[:1],
+                           args.epochs)
         called = float((predict(detector, synthetic) > 0.5).mean())
         results["conditions"][condition] = {
             "two_sample_whole_face": whole,
-            "two_sample_upper_face_only": upper,
             "realism_gap_over_control": whole["mean"] - results["control_upper_face_only"]["mean"],
             "detector_called_masked": called,
         }

@@ -23,7 +23,7 @@ from maskgen.sheet import contact_sheet
 from .data import LABELS, MASKS, DatasetError, FaceDataset, build_landmark_cache, check_images, find_samples
 from .metrics import classification_metrics, plot_confusion
 from .models import count_parameters, create_model, list_models
-from .train import CONFIGS, predict, stratified_subset, train
+from .train import CONFIGS, device, predict, stratified_subset, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--greyscale", action="store_true", help="convert every photo to grey")
         p.add_argument("--cache", type=Path, default=None,
                        help="landmark cache (default: runs/landmarks-<dataset>.sqlite)")
-        p.add_argument("--skip-bad", action="store_true", help="leave unreadable photos out (logged) instead of failing")
+        p.add_argument("--skip-bad", action="store_true",
+                       help="leave unreadable photos out (logged) instead of failing")
 
     t = sub.add_parser("train", help="train a model")
     data_args(t)
@@ -113,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     val_set = FaceDataset(val_samples, config.image_size, val_mask, val_cache, fixed_seed=args.seed,
                           greyscale=args.greyscale)
     print(f"training {args.model} ({args.config}, mask {args.mask}) on {len(train_set)} photos, "
-          f"validating on {len(val_set)} (mask {val_mask}); device {torch.device('cuda' if torch.cuda.is_available() else 'cpu')}")
+          f"validating on {len(val_set)} (mask {val_mask}); device {device()}")
     summary = train(args.model, train_set, val_set, config, args.out, weights=args.weights, resume=args.resume,
                     seed=args.seed)
     report = {"command": "fer " + " ".join(sys.argv[1:] if argv_is_cli() else []), "model": args.model,
@@ -135,7 +136,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint} is not a fer checkpoint")
     model = create_model(state["model_name"], num_classes=len(LABELS))
     model.load_state_dict(state["model_state"])
-    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device())
     samples, cache = _load(args, args.split, args.mask, args.max_samples, args.mask_seed)
     greyscale = args.greyscale or state.get("greyscale", False)
     dataset = FaceDataset(samples, state["image_size"], args.mask, cache, fixed_seed=args.mask_seed,

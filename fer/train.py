@@ -123,7 +123,8 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
                                                    num_workers=config.workers)
     else:
         train_loader = torch.utils.data.DataLoader(train_set, config.batch_size, shuffle=True, generator=generator,
-                                                   num_workers=config.workers, drop_last=len(train_set) > config.batch_size)
+                                                   num_workers=config.workers,
+                                                   drop_last=len(train_set) > config.batch_size)
     val_loader = torch.utils.data.DataLoader(val_set, config.batch_size * 2, num_workers=config.workers)
 
     start_epoch, best, stale, history = 0, -math.inf, 0, []

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .images import ImageError, is_image_path, read_image, to_float_rgb, describe_layout
+from .images import ImageError, describe_layout, is_image_path, read_image, to_float_rgb
 
 TEXTURE_ASPECT = 1.5  # a mask is about 1.5 times as wide as it is tall; patterns stay round on it
 

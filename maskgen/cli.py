@@ -21,9 +21,18 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
-from .batch import (MANIFEST, SUMMARY, ManifestJournal, RenderOptions, Summary, Task, file_seed, process_file,
-                    scan_tree, write_csv_manifest)
-from .images import ImageError, is_image_path, read_image, write_bytes_atomic, write_image
+from .batch import (
+    SUMMARY,
+    ManifestJournal,
+    RenderOptions,
+    Summary,
+    Task,
+    file_seed,
+    process_file,
+    scan_tree,
+    write_csv_manifest,
+)
+from .images import ImageError, read_image, write_bytes_atomic, write_image
 from .kinds import STYLES, Placement
 
 EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
