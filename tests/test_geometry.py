@@ -48,7 +48,7 @@ def test_mask_covers_mouth_and_nose_never_eyes(sample_faces, kind, yaw, pitch, r
     (x0, y0), (x1, y1) = face.landmarks[:, :2].min(axis=0), face.landmarks[:, :2].max(axis=0)
     width = x1 - x0
     assert cols.min() >= x0 - 0.35 * width - 2 and cols.max() <= x1 + 0.35 * width + 2
-    assert rows.min() >= y0 - 0.15 * width - 2 and rows.max() <= y1 + 0.9 * width + 2
+    assert rows.min() >= y0 - 0.35 * width - 2 and rows.max() <= y1 + 0.9 * width + 2
 
 
 def test_wear_modes_move_the_mask(sample_faces, frontal):
