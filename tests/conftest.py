@@ -7,10 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import maskgen
 
 os.environ.setdefault("GLOG_minloglevel", "2")
+
+# CI explores the same examples on every run (a failure there is then reproducible); locally hypothesis
+# draws new ones each time, which is where new failures get found.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 DATA_DIR = Path(os.environ.get("MASKGEN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 needs_data = pytest.mark.skipif(not (DATA_DIR / "lfw-expressions").is_dir(),
