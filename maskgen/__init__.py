@@ -13,21 +13,15 @@ from .kinds import BASELINE, KINDS, STYLES, MaskParams, Placement, sample_params
 from .landmarks import Face, FaceMeshDetector, detect_faces
 from .render import RenderResult, apply_masks, draw_params, render
 from .samples import load_sample, sample_names, sample_paths
+from .transforms import FaceMask  # imported here so A.from_dict finds it after a plain `import maskgen`
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BASELINE", "KINDS", "PATTERNS", "STYLES", "WEAR_MODES", "Face", "FaceMeshDetector", "ImageError",
+    "BASELINE", "FaceMask", "KINDS", "PATTERNS", "STYLES", "WEAR_MODES", "Face", "FaceMeshDetector", "ImageError",
     "MaskParams", "MaskShape", "Material", "Placement", "RenderResult", "apply_masks", "detect_faces",
     "draw_params", "load_sample", "read_image", "render", "sample_names", "sample_params", "sample_paths",
     "write_image", "__version__",
 ]
 
 
-def __getattr__(name: str):
-    # The Albumentations transform is imported on first use: albumentations is slow to import.
-    if name == "FaceMask":
-        from .transforms import FaceMask
-
-        return FaceMask
-    raise AttributeError(f"module 'maskgen' has no attribute {name!r}")

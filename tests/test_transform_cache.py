@@ -128,3 +128,18 @@ def test_cache_keys_by_path_and_content(tmp_path, samples, sample_faces):
     # survives pickling (worker processes)
     clone = pickle.loads(pickle.dumps(cache))
     assert len(clone) == len(cache)
+
+
+def test_from_dict_works_after_a_plain_import_maskgen():
+    import subprocess
+    import sys
+
+    code = ("import albumentations as A, maskgen\n"
+            "d = A.to_dict(A.Compose([maskgen.FaceMask(style='cloth', p=1.0)]))\n")
+    restore = ("import json, sys, albumentations as A, maskgen\n"
+               "print(type(A.from_dict(json.loads(sys.stdin.read())).transforms[0]).__name__)\n")
+    dumped = subprocess.run([sys.executable, "-c", code + "import json; print(json.dumps(d))"],
+                            capture_output=True, text=True, check=True).stdout
+    restored = subprocess.run([sys.executable, "-c", restore], input=dumped, capture_output=True, text=True,
+                              check=True).stdout
+    assert restored.strip() == "FaceMask"
