@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from maskgen.images import write_bytes_atomic
 
 from .data import LABELS, FaceDataset
 from .metrics import classification_metrics
@@ -85,9 +87,10 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """A checkpoint written like every maskgen output: to a temporary file beside it, then renamed."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def predict(model: nn.Module, loader: torch.utils.data.DataLoader, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
