@@ -151,16 +151,23 @@ def blur_layer(layer: Layer, sigma: float) -> Layer:
     if sigma <= 0.05:
         return layer
     radius = max(1, int(np.ceil(2.5 * sigma)))
-    stacked = np.dstack([layer.colour, layer.alpha[..., None]])
-    blurred = cv2.GaussianBlur(stacked, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_CONSTANT)
-    return Layer(np.ascontiguousarray(blurred[..., :3]), np.ascontiguousarray(blurred[..., 3]))
+    kernel = (2 * radius + 1, 2 * radius + 1)
+    return Layer(_keep_channels(cv2.GaussianBlur(layer.colour, kernel, sigma, borderType=cv2.BORDER_CONSTANT),
+                                layer.colour),
+                 cv2.GaussianBlur(layer.alpha, kernel, sigma, borderType=cv2.BORDER_CONSTANT))
 
 
 def upsample_layer(layer: Layer, size: tuple[int, int]) -> Layer:
     """A layer drawn at low resolution, resized (bilinear) to the ROI size."""
-    stacked = np.dstack([layer.colour, layer.alpha[..., None]])
-    big = cv2.resize(stacked, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    return Layer(np.ascontiguousarray(big[..., :3]), np.ascontiguousarray(big[..., 3]))
+    target = (size[1], size[0])
+    colour = cv2.resize(layer.colour, target, interpolation=cv2.INTER_LINEAR)
+    return Layer(colour.reshape(*size, layer.colour.shape[2]),
+                 cv2.resize(layer.alpha, target, interpolation=cv2.INTER_LINEAR))
+
+
+def _keep_channels(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """OpenCV drops a trailing axis of length 1; put it back."""
+    return result.reshape(like.shape)
 
 
 def contact_shadow(alpha: np.ndarray, sigma: float) -> np.ndarray:
@@ -171,18 +178,23 @@ def contact_shadow(alpha: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def blend(photo: np.ndarray, layer: Layer, shadow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Composite the layer over the photo ROI. Returns the new ROI and the layer's final coverage."""
+    """Composite the layer over the photo ROI (float, 1 or 3 channels like the layer; overwritten).
+    Returns the new ROI and the layer's final coverage."""
     alpha = layer.alpha
     alpha[alpha < ALPHA_FLOOR] = 0.0
     np.minimum(alpha, 1.0, out=alpha)
-    colour = np.clip(layer.colour, 0.0, alpha[..., None])
+    colour = np.maximum(layer.colour, 0.0, out=layer.colour)
+    np.minimum(colour, alpha[..., None], out=colour)  # premultiplied: no channel brighter than its coverage
     keep = 1.0 - alpha
     if shadow is not None:
-        keep *= 1.0 - np.where(alpha > 0, 0.0, shadow)
-    out = photo * keep[..., None]
-    out += colour
-    return out, alpha
+        shadow[alpha > 0] = 0.0
+        keep -= keep * shadow
+    photo *= keep[..., None]
+    photo += colour
+    return photo, alpha
 
 
-def to_grey(colour: np.ndarray) -> np.ndarray:
-    return np.repeat(luminance(colour)[..., None], 3, axis=-1)
+def to_grey(colour: np.ndarray, channels: int = 3) -> np.ndarray:
+    """Luminance, as `channels` equal channels (1 for a single-channel photo, 3 for grey stored as RGB)."""
+    grey = luminance(colour)[..., None]
+    return grey if channels == 1 else np.repeat(grey, channels, axis=-1)

@@ -219,23 +219,30 @@ def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, v
 def _surface_depth(frontal: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Depth of the face surface under each grid point (Gaussian-weighted mesh vertices), and whether the
     point is on the face. Beyond the outline the surface keeps falling away, as the jaw and neck do."""
-    vertices = frontal[: mesh.NUM_MESH_VERTICES].astype(np.float32)
+    vertices = frontal[: mesh.NUM_MESH_VERTICES]
     lower = vertices[vertices[:, 1] > frontal[mesh.NOSE_BRIDGE_TOP, 1] - 0.2]
+    vx, vy, z = (np.ascontiguousarray(lower[:, i], np.float32) for i in range(3))
     flat = xy.reshape(-1, 2)
-    grid = flat.astype(np.float32)
-    # Plain broadcasting, not a matrix product: BLAS threads on such thin matrices cost more than the maths.
-    dx = grid[:, :1] - lower[None, :, 0]
-    dy = grid[:, 1:] - lower[None, :, 1]
-    d2 = dx * dx
-    d2 += dy * dy
+    gx, gy = (np.ascontiguousarray(flat[:, i], np.float32) for i in range(2))
+    # Grid points x vertices, in place in two buffers: fresh temporaries of this size cost more to allocate
+    # than the maths, and BLAS threads on such thin matrices cost more still.
+    d2 = np.subtract.outer(gx, vx)
+    d2 *= d2
+    dy2 = np.subtract.outer(gy, vy)
+    dy2 *= dy2
+    d2 += dy2
     d2 -= d2.min(axis=1, keepdims=True)
-    weights = np.exp(d2 * np.float32(-1.0 / (2 * 0.09**2)))
+    d2 *= np.float32(-1.0 / (2 * 0.09**2))
+    # Clamped exponents: far vertices would otherwise underflow into denormals, which run tens of times
+    # slower through exp, multiply and sum. e^-20 is as good as zero here.
+    np.maximum(d2, np.float32(-20.0), out=d2)
+    weights = np.exp(d2, out=d2)
+    total = weights.sum(axis=1)
     # A soft minimum of nearby vertex depths rather than their mean: averaging would shave peaks (the nose
     # tip), which would then poke through the fabric on turned heads.
-    z = lower[:, 2]
     z_min = z.min()
-    softmin = (weights * np.exp((z_min - z) / np.float32(SOFT_MIN_DEPTH))[None, :]).sum(axis=1)
-    depth = z_min - SOFT_MIN_DEPTH * np.log(np.maximum(softmin / weights.sum(axis=1), 1e-30)).astype(np.float64)
+    weights *= np.exp((z_min - z) / np.float32(SOFT_MIN_DEPTH))
+    depth = z_min - SOFT_MIN_DEPTH * np.log(np.maximum(weights.sum(axis=1) / total, 1e-30)).astype(np.float64)
 
     oval = frontal[mesh.FACE_OVAL, :2]
     centre = oval.mean(axis=0)

@@ -109,8 +109,8 @@ def estimate_blur(grey: np.ndarray) -> float:
 
 
 def analyse_region(rgb: np.ndarray, greyscale: bool) -> PhotoStyle:
-    """Style of the photo in a region around one face (float RGB in [0, 1])."""
-    grey = luminance(rgb)
+    """Style of the photo in a region around one face (float in [0, 1], RGB or one grey channel)."""
+    grey = rgb[..., 0] if rgb.shape[-1] == 1 else luminance(rgb)
     if greyscale:
         cast = (1.0, 1.0, 1.0)
     else:

@@ -8,6 +8,7 @@ Jacobian, all vectorised.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -25,15 +26,17 @@ class Fragments:
     uv: np.ndarray  # (2, N) float32
     normal: np.ndarray  # (3, N) float32, unit, facing the camera (z > 0)
     duv_dxy: np.ndarray  # (2, 2, N) float32: d(u, v) / d(x, y) of the covering triangle
-    depth: np.ndarray  # (N,) float32
 
 
+@functools.lru_cache(maxsize=64)
 def grid_triangles(rows: int, columns: int) -> np.ndarray:
     """Vertex indices (T, 3) of a rows x columns grid, two triangles per cell, counter-clockwise in (u, v)."""
     r, c = np.meshgrid(np.arange(rows - 1), np.arange(columns - 1), indexing="ij")
     a = (r * columns + c).ravel()
     b, d, e = a + 1, a + columns, a + columns + 1
-    return np.concatenate([np.stack([a, b, e], 1), np.stack([a, e, d], 1)])
+    tris = np.concatenate([np.stack([a, b, e], 1), np.stack([a, e, d], 1)])
+    tris.flags.writeable = False  # shared by every caller through the cache
+    return tris
 
 
 def vertex_normals(points: np.ndarray) -> np.ndarray:
@@ -47,53 +50,51 @@ def vertex_normals(points: np.ndarray) -> np.ndarray:
     return normal
 
 
-def rasterize(points: np.ndarray, uv: np.ndarray, normals: np.ndarray, origin: tuple[int, int],
+def rasterize(points: np.ndarray, uv: np.ndarray, normals: np.ndarray, origin: tuple[float, float],
               size: tuple[int, int]) -> Fragments:
     """Rasterise the grid into the ROI whose top-left pixel is `origin` (x, y) and whose size is (h, w)."""
     height, width = size
     rows_n, cols_n = points.shape[:2]
     tris = grid_triangles(rows_n, cols_n)
-    flat_xy = points.reshape(-1, 3)[:, :2] - np.array(origin, np.float64) - 0.5  # pixel centres at .0
-    flat_z = points.reshape(-1, 3)[:, 2]
-    corners = flat_xy[tris]  # (T, 3, 2)
-    edge1, edge2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-    area = edge1[:, 0] * edge2[:, 1] - edge1[:, 1] * edge2[:, 0]
+    flat = points.reshape(-1, 3)
+    corners = (flat[:, :2] - (np.asarray(origin, np.float64) + 0.5))[tris]  # (T, 3, 2), pixel centres at .0
+    p0, p1, p2 = corners[:, 0], corners[:, 1], corners[:, 2]
+    area = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (p1[:, 1] - p0[:, 1])
     front = area > 1e-6  # same winding as the frontal (u right, v down) layout
     order = np.flatnonzero(front)
-    order = order[np.argsort(-flat_z[tris[order]].mean(axis=1), kind="stable")]  # far first
+    order = order[np.argsort(-flat[:, 2][tris[order]].sum(axis=1), kind="stable")]  # far first
 
     ids = np.full((height, width), -1, np.int32)
-    fixed = np.round((corners + 0.5) * (1 << SUBPIXEL_BITS)).astype(np.int32)
-    for t in order:
-        cv2.fillConvexPoly(ids, fixed[t], int(t), lineType=cv2.LINE_8, shift=SUBPIXEL_BITS)
+    fixed = np.round((corners[order] + 0.5) * (1 << SUBPIXEL_BITS)).astype(np.int32)
+    for polygon, index in zip(fixed, order.tolist()):
+        cv2.fillConvexPoly(ids, polygon, index, cv2.LINE_8, SUBPIXEL_BITS)
 
     rows, cols = np.nonzero(ids >= 0)
     tri = ids[rows, cols]
-    # Every attribute is affine in (x, y) inside a triangle: attr = C[:, 0] x + C[:, 1] y + C[:, 2], with
-    # C = attributes-at-vertices^T @ inverse([x y 1] at vertices). One small solve per triangle, then a gather.
-    attributes = np.concatenate([uv.reshape(-1, 2)[tris], normals.reshape(-1, 3)[tris], flat_z[tris][..., None]],
-                                axis=2)  # (T, 3 vertices, 6)
-    cx, cy, c0 = _affine_coefficients(corners, attributes, front)  # each (6, T): attribute-major is fastest
-    x = cols.astype(np.float32)
-    y = rows.astype(np.float32)
-    gx, gy = cx[:, tri], cy[:, tri]
-    values = gx * x + gy * y + c0[:, tri]
+    # Every attribute is affine in (x, y) inside a triangle: attr = c_x x + c_y y + c_0. One closed-form
+    # solve per triangle, then one 1-D gather per coefficient (attribute-major: far faster than gathering
+    # rows of a (T, k) table and striding through them).
+    attributes = np.concatenate([uv.reshape(-1, 2)[tris], normals.reshape(-1, 3)[tris]], axis=2)  # (T, 3, 5)
+    coefficients = _affine_coefficients(corners, attributes, np.where(front, area, 1.0))  # (3, 5, T)
+    gathered = np.take(coefficients.reshape(-1, coefficients.shape[-1]), tri, axis=1).reshape(3, 5, -1)
+    gx, gy, g0 = gathered
+    values = gx * cols.astype(np.float32)
+    values += gy * rows.astype(np.float32)
+    values += g0
     normal = values[2:5]
     normal *= 1.0 / np.sqrt(np.maximum(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2, 1e-18))
     duv_dxy = np.stack([gx[:2], gy[:2]], axis=1)  # (uv component, xy component, N)
-    return Fragments(rows, cols, values[:2], normal, duv_dxy, values[5])
+    return Fragments(rows, cols, values[:2], normal, duv_dxy)
 
 
-def _affine_coefficients(corners: np.ndarray, attributes: np.ndarray, valid: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per triangle, each attribute as c_x * x + c_y * y + c_0 (closed-form 2D barycentrics)."""
+def _affine_coefficients(corners: np.ndarray, attributes: np.ndarray, det: np.ndarray) -> np.ndarray:
+    """Per triangle, each attribute as c_x * x + c_y * y + c_0 (closed-form 2D barycentrics): (3, k, T)
+    float32 for (c_x, c_y, c_0). `det` is twice each triangle's signed area (nonzero)."""
     p0, p1, p2 = corners[:, 0], corners[:, 1], corners[:, 2]
-    det = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (p1[:, 1] - p0[:, 1])
-    det = np.where(valid & (np.abs(det) > 1e-12), det, 1.0)[:, None]
+    det = det[:, None]
     a0, a1, a2 = attributes[:, 0], attributes[:, 1], attributes[:, 2]
     d1, d2 = a1 - a0, a2 - a0
     cx = (d1 * (p2[:, 1:2] - p0[:, 1:2]) - d2 * (p1[:, 1:2] - p0[:, 1:2])) / det
     cy = (d2 * (p1[:, 0:1] - p0[:, 0:1]) - d1 * (p2[:, 0:1] - p0[:, 0:1])) / det
     c0 = a0 - cx * p0[:, 0:1] - cy * p0[:, 1:2]
-    return (np.ascontiguousarray(cx.T, np.float32), np.ascontiguousarray(cy.T, np.float32),
-            np.ascontiguousarray(c0.T, np.float32))
+    return np.stack([cx.T, cy.T, c0.T]).astype(np.float32)

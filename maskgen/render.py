@@ -16,7 +16,7 @@ import numpy as np
 
 from . import composite, geometry, photo, raster
 from .appearance import render_material, texture_shape
-from .images import ImageLayout, describe_layout, from_float_rgb, sample_pixels, to_float_rgb
+from .images import ImageLayout, describe_layout, from_float_rgb, sample_pixels, to_float
 from .kinds import MaskParams, Placement, sample_params
 from .landmarks import Face, detect_faces
 
@@ -178,8 +178,8 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     straps = composite.strap_layer(tuple(p * scale for p in placed.straps), (x0 * scale, y0 * scale), low_size,
                                    max(1.0, placed.strap_width * scale), strap_colour)
     layer = mask_layer.over(straps) if placed.straps else mask_layer
-    if style.greyscale:
-        layer.colour = composite.to_grey(layer.colour)
+    if style.greyscale:  # a single-channel photo is composited in one channel: a third of the work
+        layer.colour = composite.to_grey(layer.colour, 1 if layout.channels in (0, 1) else 3)
     if scale != 1.0:
         # the upsampling itself blurs by about half a low-res pixel; blur the rest before it
         remaining = float(np.sqrt(max(style.blur_sigma**2 - (0.5 / scale) ** 2, 0.0))) * scale
@@ -188,7 +188,7 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     layer = composite.match_photo(layer, style, params.seed)
     shadow = composite.contact_shadow(layer.alpha, shadow_sigma) if params.shading > 0.5 else None
 
-    roi = to_float_rgb(out[y0:y1, x0:x1], layout)
+    roi = to_float(out[y0:y1, x0:x1], layout)
     blended, alpha = composite.blend(roi, layer, shadow)
     if layout.channels == 4:
         top = 255 if layout.dtype == np.uint8 else (65535 if layout.dtype == np.uint16 else 1.0)
@@ -211,7 +211,7 @@ def _photo_style(image: np.ndarray, layout: ImageLayout, face: Face) -> photo.Ph
     window = image[max(cy - half, y0, 0):min(cy + half, y1), max(cx - half, x0, 0):min(cx + half, x1)]
     if window.shape[0] < 8 or window.shape[1] < 8:
         return photo.PhotoStyle(greyscale=layout.greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
-    return photo.analyse_region(to_float_rgb(window, layout), layout.greyscale)
+    return photo.analyse_region(to_float(window, layout), layout.greyscale)
 
 
 def _fit_lighting(image: np.ndarray, layout: ImageLayout, placed: geometry.MaskGeometry) -> photo.Lighting:
