@@ -14,7 +14,7 @@ import numpy as np
 
 from .geometry import outline_distance
 from .photo import Lighting, PhotoStyle, luminance
-from .raster import Fragments
+from .raster import Fragments, grid_gradient
 
 ALPHA_FLOOR = 1.0 / 255.0  # coverage below this is dropped, so the occlusion map is exactly the changed pixels
 EDGE_SOFTNESS = 1.0  # px over which a cut edge fades out (anti-aliasing, and the fuzz of real fabric)
@@ -73,9 +73,11 @@ def edge_coverage(outline: str, fragments: Fragments) -> np.ndarray:
 
 def relief_gradient(relief: np.ndarray) -> np.ndarray:
     """(H, W, 2) slope of the relief per unit u and per unit v, ready for one texture lookup."""
-    grad_v, grad_u = np.gradient(relief)
     height, width = relief.shape
-    return np.dstack([grad_u * width, grad_v * height]).astype(np.float32)
+    if min(height, width) < 2:
+        return np.zeros((height, width, 2), np.float32)
+    grad_u, grad_v = grid_gradient(relief, axis=1), grid_gradient(relief, axis=0)
+    return np.stack([grad_u * width, grad_v * height], axis=-1).astype(np.float32)
 
 
 def shade_fragments(fragments: Fragments, albedo: np.ndarray, relief: np.ndarray, relief_px: float,

@@ -115,7 +115,7 @@ class MaskGeometry:
 
 def grid_size(face_width_px: float) -> tuple[int, int]:
     """Finer grids for bigger faces, so silhouettes stay smooth on 4000 px photos and cheap on 100 px ones."""
-    columns = int(np.clip(face_width_px / 10.0, 17, 41))
+    columns = int(np.clip(face_width_px / 10.0, 13, 41))
     return columns, int(round(columns * 0.75))
 
 

@@ -7,8 +7,9 @@ pixels, which is what makes results reproducible and auditable (the CLI writes t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +43,8 @@ class MaskParams:
         """Plain JSON-ready dict; exact (no rounding), so `from_dict` renders the very same pixels."""
         return {
             "kind": self.kind,
-            "shape": dataclasses.asdict(self.shape),
-            "material": dataclasses.asdict(self.material),
+            "shape": _fields(self.shape),
+            "material": _fields(self.material),
             "seed": self.seed,
             "shading": self.shading,
             "match_photo": self.match_photo,
@@ -91,9 +92,23 @@ class Placement:
     def draw_wear(self, rng: np.random.Generator) -> str:
         if isinstance(self.wear, str):
             return self.wear
-        names = list(self.wear)
-        weights = np.array([self.wear[n] for n in names], np.float64)
-        return names[int(rng.choice(len(names), p=weights / weights.sum()))]
+        return _weighted_choice(rng, self.wear)
+
+
+def _fields(instance: Any) -> dict[str, Any]:
+    """A flat dataclass as a dict: immutable values are shared, only a dict value is deep-copied
+    (`dataclasses.asdict` deep-copies everything, which cost more than the rest of the record)."""
+    return {f.name: copy.deepcopy(value) if isinstance(value := getattr(instance, f.name), dict) else value
+            for f in dataclasses.fields(instance)}
+
+
+def _weighted_choice(rng: np.random.Generator, weights: Mapping[Any, float] | Sequence[tuple[Any, float]]) -> Any:
+    """One key drawn in proportion to its weight. The same draw as `rng.choice(n, p=...)` (one uniform, the
+    same CDF search), without its per-call validation, which cost more than the rest of a draw."""
+    items = list(weights.items()) if isinstance(weights, Mapping) else list(weights)
+    cdf = np.cumsum([float(w) for _, w in items])
+    cdf /= cdf[-1]
+    return items[int(cdf.searchsorted(rng.random(), side="right"))][0]
 
 
 def _uniform(rng: np.random.Generator, bounds: Range) -> float:
@@ -107,11 +122,10 @@ def _colour(rng: np.random.Generator, any_share: float = 0.3,
         hue, sat, val = rng.random(), rng.uniform(0.15, 1.0), rng.uniform(0.15, 1.0)
         rgb = _hsv_to_rgb(hue, sat, val)
     else:
-        entries = [p for p in PALETTE if favourites is None or p[0] in favourites]
-        weights = np.array([p[2] for p in entries])
-        rgb = tuple(c / 255.0 for c in entries[int(rng.choice(len(entries), p=weights / weights.sum()))][1])
+        entries = [(p[1], p[2]) for p in PALETTE if favourites is None or p[0] in favourites]
+        rgb = tuple(c / 255.0 for c in _weighted_choice(rng, entries))
     jitter = rng.normal(0.0, 0.02, 3)
-    return tuple(float(np.clip(c + j, 0.0, 1.0)) for c, j in zip(rgb, jitter))
+    return tuple(min(max(float(c + j), 0.0), 1.0) for c, j in zip(rgb, jitter))
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
@@ -123,9 +137,7 @@ def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
 
 def _material(rng: np.random.Generator, patterns: Mapping[str, float], ground: tuple[float, float, float],
               texture_dirs: tuple[str, ...], **construction: Any) -> Material:
-    names = list(patterns)
-    weights = np.array([patterns[n] for n in names])
-    pattern = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    pattern = _weighted_choice(rng, patterns)
     colours = [ground] + [_colour(rng, any_share=0.4) for _ in range(int(rng.integers(1, 4)))]
     extra: dict[str, Any] = {}
     texture_file = None
@@ -272,9 +284,7 @@ def sample_params(style: str, rng: np.random.Generator, placement: Placement | N
     if style == BASELINE:
         return _mlfw_white(rng, placement)
     if style == "varied":
-        names = list(KIND_WEIGHTS)
-        weights = np.array([KIND_WEIGHTS[n] for n in names])
-        style = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+        style = _weighted_choice(rng, KIND_WEIGHTS)
     if style not in KINDS:
         raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
     return _sample_kind(style, rng, placement, texture_dirs)

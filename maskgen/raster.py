@@ -42,12 +42,25 @@ def grid_triangles(rows: int, columns: int) -> np.ndarray:
 def vertex_normals(points: np.ndarray) -> np.ndarray:
     """Unit normals (NV, NU, 3) of a grid surface in image space, flipped to face the camera (z > 0 means
     towards the viewer, i.e. minus the image depth axis)."""
-    du = np.gradient(points, axis=1)
-    dv = np.gradient(points, axis=0)
-    normal = -np.cross(du, dv)
-    normal[..., 2] *= -1.0  # image depth grows away from the camera; normals use z towards it
-    normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-9)
+    du = grid_gradient(points, axis=1)
+    dv = grid_gradient(points, axis=0)
+    # -(du x dv), with z then flipped: image depth grows away from the camera, normals use z towards it
+    normal = np.stack([du[..., 2] * dv[..., 1] - du[..., 1] * dv[..., 2],
+                       du[..., 0] * dv[..., 2] - du[..., 2] * dv[..., 0],
+                       du[..., 0] * dv[..., 1] - du[..., 1] * dv[..., 0]], axis=-1)
+    normal /= np.maximum(np.sqrt((normal * normal).sum(axis=-1, keepdims=True)), 1e-9)
     return normal
+
+
+def grid_gradient(values: np.ndarray, axis: int) -> np.ndarray:
+    """`np.gradient` along one axis (central inside, one-sided at the ends), for grids of 2+ samples,
+    without its generic bookkeeping, which dominates on grids this small."""
+    values = np.moveaxis(values, axis, 0)
+    out = np.empty_like(values)
+    out[1:-1] = (values[2:] - values[:-2]) * 0.5
+    out[0] = values[1] - values[0]
+    out[-1] = values[-1] - values[-2]
+    return np.moveaxis(out, 0, axis)
 
 
 def rasterize(points: np.ndarray, uv: np.ndarray, normals: np.ndarray, origin: tuple[float, float],

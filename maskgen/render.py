@@ -70,13 +70,13 @@ def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = 
         >>> out.image.shape == image.shape, out.occlusion.any(), out.params[0]["kind"]
         (True, True, 'surgical')
     """
-    describe_layout(image)
+    layout = describe_layout(image)
     if faces is None:
         faces = detect_faces(image, max_faces=max_faces)
     if seed is None:
         seed = secrets.randbits(63)
     params = draw_params(len(faces), style, seed, placement, tuple(texture_dirs))
-    result = apply_masks(image, faces, params, texture_dirs=tuple(texture_dirs))
+    result = _apply_masks(image, layout, faces, params, tuple(texture_dirs))
     result.seed = seed
     return result
 
@@ -91,7 +91,11 @@ def draw_params(count: int, style: str, seed: int | np.random.Generator, placeme
 def apply_masks(image: np.ndarray, faces: Sequence[Face], params: Sequence[MaskParams],
                 texture_dirs: tuple[str, ...] = ()) -> RenderResult:
     """Render the given masks on the given faces. Deterministic: no random draws happen here."""
-    layout = describe_layout(image)
+    return _apply_masks(image, describe_layout(image), faces, params, texture_dirs)
+
+
+def _apply_masks(image: np.ndarray, layout: ImageLayout, faces: Sequence[Face], params: Sequence[MaskParams],
+                 texture_dirs: tuple[str, ...]) -> RenderResult:
     height, width = image.shape[:2]
     if len(params) != len(faces):
         raise ValueError(f"got {len(params)} parameter sets for {len(faces)} faces")
