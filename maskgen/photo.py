@@ -95,9 +95,9 @@ def estimate_blur(grey: np.ndarray) -> float:
     g = grey.astype(np.float32)
 
     def energy(image: np.ndarray) -> float:
-        gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-        return float(np.mean((gx * gx + gy * gy)[2:-2, 2:-2]))
+        gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)[2:-2, 2:-2]
+        gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)[2:-2, 2:-2]
+        return (cv2.norm(gx, cv2.NORM_L2SQR) + cv2.norm(gy, cv2.NORM_L2SQR)) / gx.size
 
     before = energy(g)
     if before < 1e-4:

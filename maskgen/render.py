@@ -141,13 +141,14 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     if face.width < MIN_FACE_PX:
         raise FaceSkipped(f"face too small ({face.width:.0f} px wide, need {MIN_FACE_PX})")
     try:
-        placed = geometry.place_mask(face.landmarks, params.shape)
+        face_px = 2.0 * geometry.FaceFrame.from_landmarks(face.landmarks).scale
+        style = _photo_style(out, layout, face) if params.match_photo else photo.PhotoStyle(
+            greyscale=layout.greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
+        scale = 0.5 if style.blur_sigma >= HALF_RES_BLUR and face_px >= 64 else 1.0
+        placed = geometry.place_mask(face.landmarks, params.shape, raster_scale=scale)
     except ValueError as exc:
         raise FaceSkipped(f"face geometry unusable: {exc}") from exc
 
-    face_px = 2.0 * placed.frame.scale
-    style = _photo_style(out, layout, face) if params.match_photo else photo.PhotoStyle(
-        greyscale=layout.greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
     shadow_sigma = float(np.clip(0.01 * face_px, 0.6, 2.0))
     pad = int(np.ceil(2.5 * style.blur_sigma + 2.0 * shadow_sigma + placed.strap_width + 2))
     xy = np.concatenate([placed.points.reshape(-1, 3)[:, :2], *placed.straps]) if placed.straps else \
@@ -159,7 +160,6 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
         raise FaceSkipped("mask falls outside the image")
     size = (y1 - y0, x1 - x0)
 
-    scale = 0.5 if style.blur_sigma >= HALF_RES_BLUR and face_px >= 64 else 1.0
     low_size = (int(np.ceil(size[0] * scale)), int(np.ceil(size[1] * scale)))
     points = placed.points * scale
     normals = raster.vertex_normals(placed.points)
