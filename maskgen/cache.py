@@ -12,6 +12,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -49,6 +50,23 @@ def array_digest(image: np.ndarray) -> str:
     return "array:" + bytes_digest(header + np.ascontiguousarray(image).tobytes())
 
 
+def _use_wal(connection: sqlite3.Connection, attempts: int = 60) -> None:
+    """Switch the database to write-ahead logging (persistent, so normally only its creator does it).
+
+    Changing the journal mode does not wait on the busy timeout: a worker opening the cache while another
+    writes would fail at once with "database is locked". So the mode is only set when it is not WAL already,
+    and a busy database is retried with back-off."""
+    for attempt in range(attempts):
+        try:
+            if str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(min(0.02 * (attempt + 1), 0.5))
+
+
 class LandmarkCache:
     """Landmarks of a dataset's photos.
 
@@ -81,7 +99,7 @@ class LandmarkCache:
         connection = getattr(self._local, "connection", None)
         if connection is None or getattr(self._local, "pid", None) != os.getpid():
             connection = sqlite3.connect(self.path, timeout=120.0, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
+            _use_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection, self._local.pid = connection, os.getpid()
         return connection

@@ -22,6 +22,8 @@ KINDS = ("surgical", "n95", "kn95", "cloth", "gaiter", "sport")
 BASELINE = "mlfw-white"
 STYLES = ("varied", BASELINE, *KINDS)
 # How often each kind turns up in the "varied" style (roughly what real-mask photos show).
+ANY_SATURATION = (0.1, 0.9)  # range of saturation for "any colour" draws, low values the most likely
+ANY_VALUE = (0.15, 0.95)
 KIND_WEIGHTS = {"surgical": 0.34, "cloth": 0.2, "kn95": 0.14, "n95": 0.1, "sport": 0.1, "gaiter": 0.12}
 PRINT_WORDS = ("N95", "FFP2", "KN95", "AIR", "PURE", "SAFE", "CITY", "MOVE", "ZEN", "BREATHE", "NOVA", "FLEX")
 
@@ -117,9 +119,15 @@ def _uniform(rng: np.random.Generator, bounds: Range) -> float:
 
 def _colour(rng: np.random.Generator, any_share: float = 0.3,
             favourites: tuple[str, ...] | None = None) -> tuple[float, float, float]:
-    """A palette colour (weighted by how common it is), or any colour at all."""
+    """A palette colour (weighted by how common it is), or any colour at all.
+
+    Any hue can come up, but saturation is drawn towards dyed-fabric levels and the brightest saturated
+    colours are toned down: real masks are almost never neon, and a lime or cyan mask was the first thing
+    that gave synthetic crops away in the realism benchmark (docs/benchmarks.md)."""
     if rng.random() < any_share:
-        hue, sat, val = rng.random(), rng.uniform(0.15, 1.0), rng.uniform(0.15, 1.0)
+        hue = rng.random()
+        sat = ANY_SATURATION[0] + (ANY_SATURATION[1] - ANY_SATURATION[0]) * rng.random() ** 1.6
+        val = rng.uniform(*ANY_VALUE) * (1.0 - 0.25 * sat)
         rgb = _hsv_to_rgb(hue, sat, val)
     else:
         entries = [(p[1], p[2]) for p in PALETTE if favourites is None or p[0] in favourites]
@@ -138,7 +146,7 @@ def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
 def _material(rng: np.random.Generator, patterns: Mapping[str, float], ground: tuple[float, float, float],
               texture_dirs: tuple[str, ...], **construction: Any) -> Material:
     pattern = _weighted_choice(rng, patterns)
-    colours = [ground] + [_colour(rng, any_share=0.4) for _ in range(int(rng.integers(1, 4)))]
+    colours = [ground] + [_colour(rng, any_share=0.3) for _ in range(int(rng.integers(1, 4)))]
     extra: dict[str, Any] = {}
     texture_file = None
     if pattern == "image":
@@ -226,7 +234,7 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
                              texture_dirs, centre_seam=True, nose_wire=True,
                              edge_band=_uniform(rng, (0.025, 0.05)), strap_colour=ground)
     elif kind == "cloth":
-        ground = _colour(rng, 0.35)
+        ground = _colour(rng, 0.25)
         patterns = {"plain": 3.0, "stripes": 1.0, "dots": 1.0, "checks": 1.0, "plaid": 1.0, "floral": 1.2,
                     "camouflage": 0.7, "knit": 0.5, "woven": 0.8, "gradient": 0.4, "print": 0.8, "melange": 0.8,
                     "image": 1.2}
@@ -236,7 +244,7 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
                              edge_band=_uniform(rng, (0.0, 0.035)),
                              strap_colour=ground if rng.random() < 0.6 else _colour(rng, 0.2))
     elif kind == "gaiter":
-        ground = _colour(rng, 0.35)
+        ground = _colour(rng, 0.25)
         patterns = {"plain": 2.0, "melange": 1.5, "knit": 1.2, "camouflage": 1.0, "stripes": 0.8,
                     "gradient": 0.6, "print": 0.5, "floral": 0.5, "image": 1.0}
         geometry = shape((0.5, 0.95), (0.0, 0.1), (0.5, 1.1), (1.0, 1.12), (0.55, 0.9), "tube", "none",
