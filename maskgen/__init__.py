@@ -6,6 +6,8 @@
     out.image, out.occlusion, out.params
 """
 
+import sys
+
 from .appearance import PATTERNS, Material
 from .geometry import WEAR_MODES, MaskShape
 from .images import ImageError, read_image, write_image
@@ -13,7 +15,22 @@ from .kinds import BASELINE, KINDS, STYLES, MaskParams, Placement, sample_params
 from .landmarks import Face, FaceMeshDetector, detect_faces
 from .render import RenderResult, apply_masks, draw_params, render
 from .samples import load_sample, sample_names, sample_paths
-from .transforms import FaceMask  # imported here so A.from_dict finds it after a plain `import maskgen`
+
+# FaceMask needs Albumentations, which imports torch when it is installed: over a second per process, paid
+# by every worker of `maskgen render` that never touches the transform. So it loads on first use, or at once
+# when Albumentations is already loaded (then `A.from_dict` finds FaceMask after `import maskgen`, as
+# Albumentations users write it: `import albumentations as A, maskgen`).
+if "albumentations" in sys.modules:
+    from .transforms import FaceMask
+
+
+def __getattr__(name: str):
+    if name == "FaceMask":
+        from .transforms import FaceMask
+
+        return FaceMask
+    raise AttributeError(f"module 'maskgen' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

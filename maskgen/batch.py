@@ -124,6 +124,7 @@ class Detection:
     landmarks: np.ndarray | None = None  # (N, 478, 3) float32 in pixels of the source image
     image_size: tuple[int, int] | None = None
     early: list[dict[str, Any]] | None = None
+    image: np.ndarray | None = None  # the decoded photo when stage one had to decode it (same process only)
 
 
 def detect_file(task: Task, options: RenderOptions) -> Detection:
@@ -139,14 +140,24 @@ def detect_file(task: Task, options: RenderOptions) -> Detection:
                                                "reason": "not an image file", "faces": 0}])
     path = Path(options.src) / task.relpath
     try:
+        cache = landmark_cache(options.cache, options.src)
+        cached = cache.lookup_file(path) if cache is not None else None
+        if cached is not None:  # seen before, byte for byte: no need to decode it here
+            faces, size = cached
+            _check_size(size)
+            return Detection(task.relpath, faces_to_array(faces), size)
         image = read_image(path)
-        if min(image.shape[:2]) < 8:
-            raise ImageError(f"image too small ({image.shape[1]}x{image.shape[0]} px)")
+        _check_size(image.shape[:2])
         faces = find_faces(path, image, options)
     except (ImageError, OSError, ValueError) as exc:
         return Detection(task.relpath, early=[{**base, "output": None, "status": "unreadable", "reason": str(exc),
                                                "faces": 0}])
-    return Detection(task.relpath, faces_to_array(faces), image.shape[:2])
+    return Detection(task.relpath, faces_to_array(faces), image.shape[:2], image=image)
+
+
+def _check_size(size: tuple[int, int]) -> None:
+    if min(size) < 8:
+        raise ImageError(f"image too small ({size[1]}x{size[0]} px)")
 
 
 def render_file(detection: Detection, options: RenderOptions) -> list[dict[str, Any]]:
@@ -158,7 +169,7 @@ def render_file(detection: Detection, options: RenderOptions) -> list[dict[str, 
         return detection.early
     relpath = detection.relpath
     faces = faces_from_array(detection.landmarks, detection.image_size)
-    image = None
+    image = detection.image
     records = []
     for variant in range(options.per_image):
         out_rel = output_relpath(relpath, variant, options.per_image, options.image_format)

@@ -115,6 +115,11 @@ class LandmarkCache:
 
     def get(self, relpath: str, digest: str) -> list[Face] | None:
         """Cached faces (possibly none), or None when the photo was never detected."""
+        entry = self.entry(relpath, digest)
+        return None if entry is None else entry[0]
+
+    def entry(self, relpath: str, digest: str) -> tuple[list[Face], tuple[int, int]] | None:
+        """Cached faces and the (height, width) of the photo they were found in, or None on a miss."""
         row = self._connect().execute(
             "SELECT height, width, count, landmarks FROM faces WHERE relpath = ? AND digest = ?", (relpath, digest)
         ).fetchone()
@@ -122,7 +127,11 @@ class LandmarkCache:
             row = self._connect().execute(
                 "SELECT height, width, count, landmarks FROM faces WHERE digest = ? LIMIT 1", (digest,)
             ).fetchone()
-        return None if row is None else _decode(*row)
+        return None if row is None else (_decode(*row), (int(row[0]), int(row[1])))
+
+    def lookup_file(self, path: str | os.PathLike) -> tuple[list[Face], tuple[int, int]] | None:
+        """`entry` for a photo file, without decoding it (the key is its bytes' hash)."""
+        return self.entry(self.relative(path), file_digest(path))
 
     def put(self, relpath: str, digest: str, faces: list[Face], image_size: tuple[int, int]) -> None:
         points = faces_to_array(faces).astype(np.float32)

@@ -21,10 +21,17 @@ import numpy as np
 from .batch import Detection, RenderOptions, Task, detect_file, render_file
 
 log = logging.getLogger(__name__)
-BATCH_FILES = 4
+MAX_BATCH_FILES = 64
+BATCHES_PER_WORKER = 8  # enough batches for the pool to balance the load, few enough to keep Ray's cost small
 # Per worker CPU: one renderer (most of the work) and one detector. A renderer never fits beside another on a
 # one-CPU node, so the pool spreads over the cluster.
 RENDER_CPUS, DETECT_CPUS = 0.75, 0.25
+
+
+def batch_files(files: int, workers: int) -> int:
+    """Files per Ray task. Each task costs Ray scheduling, a block conversion and an object-store round trip,
+    several milliseconds against about ten of rendering per file, so batches are as large as load balance allows."""
+    return int(np.clip(-(-files // (BATCHES_PER_WORKER * max(1, workers))), 1, MAX_BATCH_FILES))
 
 
 class RayUnavailable(ImportError):
@@ -103,12 +110,12 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.execution_options.preserve_order = False
-        blocks = max(2 * workers, -(-len(items) // BATCH_FILES))
-        dataset = ray.data.from_items(items, override_num_blocks=min(blocks, len(items)))
+        batch = batch_files(len(items), workers)
+        dataset = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch))
         pool = max(1, workers)
-        detected = dataset.map_batches(DetectStage, fn_constructor_args=(options,), batch_size=BATCH_FILES,
+        detected = dataset.map_batches(DetectStage, fn_constructor_args=(options,), batch_size=batch,
                                        concurrency=pool, num_cpus=DETECT_CPUS, scheduling_strategy="SPREAD")
-        rendered = detected.map_batches(RenderStage, fn_constructor_args=(options,), batch_size=BATCH_FILES,
+        rendered = detected.map_batches(RenderStage, fn_constructor_args=(options,), batch_size=batch,
                                         concurrency=pool, num_cpus=RENDER_CPUS, scheduling_strategy="SPREAD")
         for row in rendered.iter_rows():
             if nodes_seen is not None:
