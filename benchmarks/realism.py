@@ -117,7 +117,8 @@ def to_tensor(crops: np.ndarray) -> torch.Tensor:
 
 
 def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> tuple[nn.Module, dict]:
-    """Train on 70 % of each side, report accuracy on the held-out 30 % (balanced by construction)."""
+    """Train on 70 % of each side, report accuracy on the held-out 30 % (balanced by construction).
+    The stats carry which items of each side were used for training ("train_index_0", "train_index_1")."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     n = min(len(x0), len(x1))
@@ -148,7 +149,8 @@ def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> 
             schedule.step()
     scores = predict(model, test_x)
     accuracy = float(((scores > 0.5).astype(np.int64) == test_y).mean())
-    return model, {"held_out_accuracy": accuracy, "train": int(2 * cut), "test": int(2 * (n - cut))}
+    return model, {"held_out_accuracy": accuracy, "train": int(2 * cut), "test": int(2 * (n - cut)),
+                   "train_index_0": i0[:cut], "train_index_1": i1[:cut]}
 
 
 def predict(model: nn.Module, crops: np.ndarray) -> np.ndarray:
@@ -223,11 +225,15 @@ def main() -> None:
     print(f"aligned crops: {len(real)} real masked ({real_dropped} dropped), "
           f"{len(bare)} unmasked ({bare_dropped} dropped)")
 
-    # The detector: real with-mask versus real without-mask (held-out split inside).
+    # The detector: real with-mask versus real without-mask (held-out split inside). It is only ever applied
+    # to photos it did not train on: a synthetic mask drawn on a photo the detector learned as "unmasked" is
+    # judged against its memory of that very photo.
     detector, detector_stats = train_classifier(bare, real, seed=100, epochs=2 * args.epochs)
-    # shares over all photos, training ones included; the held-out accuracy is the detector's honest score
-    detector_stats["real_with_mask_called_masked"] = float((predict(detector, real) > 0.5).mean())
-    detector_stats["real_without_mask_called_masked"] = float((predict(detector, bare) > 0.5).mean())
+    unseen_bare = np.setdiff1d(np.arange(len(bare)), detector_stats.pop("train_index_0"))
+    unseen_real = np.setdiff1d(np.arange(len(real)), detector_stats.pop("train_index_1"))
+    detector_stats["real_with_mask_called_masked"] = float((predict(detector, real[unseen_real]) > 0.5).mean())
+    detector_stats["real_without_mask_called_masked"] = float((predict(detector, bare[unseen_bare]) > 0.5).mean())
+    detector_stats["scored_on"] = {"with_mask": int(len(unseen_real)), "without_mask": int(len(unseen_bare))}
 
     results: dict = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
@@ -251,7 +257,7 @@ def main() -> None:
         # three seeds for the two styles the question is about, one for each single kind
         whole = two_sample(real, synthetic, seeds if condition in (maskgen.BASELINE, "varied") else seeds[:1],
                            args.epochs)
-        called = float((predict(detector, synthetic) > 0.5).mean())
+        called = float((predict(detector, synthetic[unseen_bare]) > 0.5).mean())
         results["conditions"][condition] = {
             "two_sample_whole_face": whole,
             "realism_gap_over_control": whole["mean"] - results["control_upper_face_only"]["mean"],
@@ -260,10 +266,11 @@ def main() -> None:
         print(f"{condition:>11}: two-sample {whole['mean']:.3f} +- {whole['std']:.3f}, "
               f"detector calls masked {called:.1%}")
         if condition == "varied":
-            model, _ = train_classifier(synthetic, real, seeds[0], args.epochs)
-            realness = predict(model, synthetic)  # probability of "real" for each synthetic crop
+            model, stats = train_classifier(synthetic, real, seeds[0], args.epochs)
+            unseen = synthetic[np.setdiff1d(np.arange(len(synthetic)), stats["train_index_0"])]
+            realness = predict(model, unseen)  # probability of "real" for each held-out synthetic crop
             order = np.argsort(realness)
-            best_worst = {"most real": synthetic[order[::-1][:16]], "least real": synthetic[order[:16]]}
+            best_worst = {"most real": unseen[order[::-1][:16]], "least real": unseen[order[:16]]}
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

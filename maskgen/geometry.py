@@ -20,7 +20,7 @@ WEAR_MODES = ("correct", "nose_out", "chin")
 OUTLINES = ("rect", "cup", "fold", "contour", "tube")
 UV_MARGIN = 0.06  # the grid reaches past the outline so its edge can be anti-aliased
 STRAP_KINDS = ("loops", "head", "none")
-EYE_MARGIN = 0.16  # how far below the lowest eye landmark the top edge stays, in half face widths
+EYE_MARGIN = 0.13  # how far below the lowest eye landmark the top edge stays, in half face widths
 SOFT_MIN_DEPTH = 0.03  # depth scale of the soft minimum that lays the fabric over the mesh
 STRAP_HIDDEN = 0.15  # sin(yaw) past which the far side's straps are behind the head
 

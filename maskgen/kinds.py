@@ -211,14 +211,14 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
                                      "lavender", "light-grey", "grey", "navy", "yellow"))
         patterns = {"plain": 8.0, "floral": 0.5, "dots": 0.4, "gradient": 0.4, "print": 0.3, "camouflage": 0.2,
                     "stripes": 0.2}
-        geometry = shape((0.45, 1.0), (0.05, 0.25), (0.08, 0.32), (0.9, 1.03), (0.1, 0.45), "rect", "loops",
+        geometry = shape((0.6, 1.0), (0.05, 0.25), (0.08, 0.32), (0.9, 1.03), (0.1, 0.45), "rect", "loops",
                          bulge=(0.0, 0.08))
         material = _material(rng, patterns, ground, texture_dirs, pleats=int(rng.choice([3, 3, 3, 2, 4])),
                              nose_wire=True, edge_band=_uniform(rng, (0.035, 0.06)),
                              strap_colour=ground if rng.random() < 0.7 else (0.95, 0.95, 0.95))
     elif kind == "n95":
         ground = _colour(rng, 0.1, ("white", "light-grey", "surgical-blue", "black", "grey", "beige"))
-        geometry = shape((0.45, 0.9), (0.0, 0.12), (0.0, 0.14), (0.78, 0.92), (0.1, 0.3), "cup", "head",
+        geometry = shape((0.6, 0.95), (0.0, 0.12), (0.0, 0.14), (0.78, 0.92), (0.1, 0.3), "cup", "head",
                          bulge=(0.16, 0.3))
         valve = (float(rng.choice([0.3, 0.7])), 0.58, 0.085) if rng.random() < 0.3 else None
         material = _material(rng, {"plain": 6.0, "woven": 1.0, "print": 0.4}, ground, texture_dirs,
@@ -228,7 +228,7 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
     elif kind == "kn95":
         ground = _colour(rng, 0.2, ("white", "black", "grey", "light-grey", "pastel-pink", "surgical-blue",
                                     "navy", "beige", "lavender"))
-        geometry = shape((0.5, 1.0), (0.05, 0.2), (0.05, 0.22), (0.88, 1.0), (0.05, 0.25), "fold", "loops",
+        geometry = shape((0.65, 1.0), (0.05, 0.2), (0.05, 0.22), (0.88, 1.0), (0.05, 0.25), "fold", "loops",
                          bulge=(0.02, 0.08), fold=(0.1, 0.22))
         material = _material(rng, {"plain": 8.0, "print": 0.6, "gradient": 0.3, "camouflage": 0.2}, ground,
                              texture_dirs, centre_seam=True, nose_wire=True,
@@ -238,7 +238,7 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
         patterns = {"plain": 3.0, "stripes": 1.0, "dots": 1.0, "checks": 1.0, "plaid": 1.0, "floral": 1.2,
                     "camouflage": 0.7, "knit": 0.5, "woven": 0.8, "gradient": 0.4, "print": 0.8, "melange": 0.8,
                     "image": 1.2}
-        geometry = shape((0.5, 1.0), (0.05, 0.2), (0.1, 0.3), (0.88, 1.0), (0.35, 0.75), "contour", "loops",
+        geometry = shape((0.65, 1.0), (0.05, 0.2), (0.1, 0.3), (0.88, 1.0), (0.35, 0.75), "contour", "loops",
                          bulge=(0.0, 0.06))
         material = _material(rng, patterns, ground, texture_dirs, centre_seam=bool(rng.random() < 0.8),
                              edge_band=_uniform(rng, (0.0, 0.035)),
@@ -247,12 +247,12 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
         ground = _colour(rng, 0.25)
         patterns = {"plain": 2.0, "melange": 1.5, "knit": 1.2, "camouflage": 1.0, "stripes": 0.8,
                     "gradient": 0.6, "print": 0.5, "floral": 0.5, "image": 1.0}
-        geometry = shape((0.5, 0.95), (0.0, 0.1), (0.5, 1.1), (1.0, 1.12), (0.55, 0.9), "tube", "none",
+        geometry = shape((0.6, 1.0), (0.0, 0.1), (0.5, 1.1), (1.0, 1.12), (0.55, 0.9), "tube", "none",
                          standoff=(0.03, 0.06))
         material = _material(rng, patterns, ground, texture_dirs, wrinkles=_uniform(rng, (0.2, 0.8)))
     elif kind == "sport":
         ground = _colour(rng, 0.15, ("black", "charcoal", "grey", "navy", "white", "red", "olive"))
-        geometry = shape((0.55, 1.0), (0.05, 0.18), (0.05, 0.25), (0.88, 1.0), (0.55, 0.85), "contour",
+        geometry = shape((0.65, 1.0), (0.05, 0.18), (0.05, 0.25), (0.88, 1.0), (0.55, 0.85), "contour",
                          str(rng.choice(["loops", "head"])), bulge=(0.03, 0.08))
         side = float(rng.choice([0.27, 0.73]))
         material = _material(rng, {"plain": 5.0, "camouflage": 0.6, "print": 0.6, "melange": 0.5}, ground,

@@ -9,7 +9,7 @@ import pytest
 import maskgen
 from maskgen.appearance import PATTERNS, Material, list_texture_files, render_material
 from maskgen.kinds import sample_params
-from maskgen.photo import estimate_blur, estimate_noise
+from maskgen.photo import SKIN_CHROMA, analyse_region, estimate_blur, estimate_noise
 
 COLOURS = ((0.8, 0.2, 0.2), (0.1, 0.3, 0.9), (0.9, 0.9, 0.2))
 
@@ -90,6 +90,16 @@ def test_noise_estimate_tracks_real_noise(sigma):
     card = cv2.GaussianBlur(_test_card(), (0, 0), 1.5)
     noisy = card + np.random.default_rng(1).normal(0, sigma, card.shape).astype(np.float32)
     assert abs(estimate_noise(noisy) - sigma) < 0.006 + 0.2 * sigma
+
+
+def test_colour_cast_is_measured_against_skin_not_grey():
+    rng = np.random.default_rng(3)
+    skin = np.clip(SKIN_CHROMA * 0.55 + rng.normal(0, 0.02, (64, 64, 3)), 0, 1).astype(np.float32)
+    neutral = analyse_region(skin, greyscale=False).cast
+    assert np.allclose(neutral, 1.0, atol=0.02), "an ordinary face under neutral light needs no cast"
+    bluish = analyse_region(np.clip(skin * np.array([0.8, 1.0, 1.25], np.float32), 0, 1), greyscale=False).cast
+    assert bluish[2] > 1.04 > 0.96 > bluish[0], "light bluer than usual tints the mask blue"
+    assert analyse_region(skin, greyscale=True).cast == (1.0, 1.0, 1.0)
 
 
 def test_mask_is_lit_like_the_photo(samples, sample_faces):
