@@ -5,6 +5,8 @@ masked folder when one is given); assemble the table in the layout of the seed p
     python benchmarks/experiment.py --models resmasking,cbam_resnet50 --config cpu-tiny
     python benchmarks/experiment.py --models resmasking --conditions varied        # one run at a time
     python benchmarks/experiment.py --config paper --real-test REAL_DIR            # the GPU protocol
+    python benchmarks/experiment.py --models resmasking --conditions mlfw-white,varied --seeds 1,2,3
+                                                       # repeated runs, mean and spread in summary.md
 
 Each (model, training condition) run is saved on its own under benchmarks/results/experiment-CONFIG/ and
 skipped when already there, so the table can be assembled across sessions; checkpoints stay in runs/.
@@ -23,6 +25,8 @@ from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+import numpy as np  # noqa: E402
+
 from fer.cli import main as fer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +34,13 @@ DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
 CONDITIONS = ("none", "mlfw-white", "varied")
 
 
+def seed_dir(root: Path, seed: int) -> Path:
+    """Seed 0 lives at the top of an experiment's folder (as it always has), other seeds in seed-N/."""
+    return root if seed == 0 else root / f"seed-{seed}"
+
+
 def run_one(model: str, condition: str, args: argparse.Namespace, results: Path) -> None:
-    run = ROOT / "runs" / f"experiment-{args.config}" / f"{model}-{condition}"
+    run = seed_dir(ROOT / "runs" / f"experiment-{args.config}", args.seed) / f"{model}-{condition}"
     saved = results / f"{model}-{condition}"
     if (saved / "train.json").exists() and not args.force:
         print(f"{model} trained on {condition}: already done")
@@ -84,6 +93,43 @@ def assemble(results: Path, models: list[str], args: argparse.Namespace) -> dict
     return report
 
 
+def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Namespace) -> dict:
+    """Mean and spread over seeds of every cell and of the cross-mask drop: one short run is noise."""
+    cells: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for seed in seeds:
+        path = seed_dir(root, seed) / "experiment.json"
+        if not path.exists():
+            continue
+        for row in json.loads(path.read_text())["rows"]:
+            if row["model"] not in models:
+                continue
+            entry = cells.setdefault((row["model"], row["trained_on"]), {})
+            for key, value in row.items():
+                if key.startswith(("val-", "real-")):
+                    entry.setdefault(key, []).append(value["accuracy"])
+            if "cross_mask_drop" in row:
+                entry.setdefault("cross_mask_drop", []).append(row["cross_mask_drop"])
+    rows = [{"model": model, "trained_on": trained_on,
+             **{key: {"mean": float(np.mean(v)), "std": float(np.std(v)), "runs": v} for key, v in entry.items()}}
+            for (model, trained_on), entry in cells.items()]
+    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+              "date": dt.date.today().isoformat(), "config": args.config, "seeds": seeds, "rows": rows}
+    (root / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
+    columns = [f"val-{c}" for c in CONDITIONS]
+    lines = ["| model | trained on | seeds | " + " | ".join(columns) + " | drop on the other mask |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in columns) + " | --- |"]
+    for row in rows:
+        count = max(len(v["runs"]) for k, v in row.items() if isinstance(v, dict))
+        cell = [f"{row[c]['mean']:.1%} +- {row[c]['std']:.1%}" if c in row else "" for c in columns]
+        drop = row.get("cross_mask_drop")
+        drop_cell = f"{drop['mean']:+.1%} +- {drop['std']:.1%}" if drop else ""
+        lines.append(f"| {row['model']} | {row['trained_on']} | {count} | " + " | ".join(cell) + f" | {drop_cell} |")
+    lines += ["", "Mean +- standard deviation of accuracy over seeds (each seed: its own subset order, "
+              "initialisation and masks)."]
+    (root / "summary.md").write_text("\n".join(lines) + "\n")
+    return report
+
+
 def markdown(rows: list[dict]) -> str:
     """The paper's Table 1 layout: one row per model and training data, accuracy per test condition."""
     columns = [f"val-{c}" for c in CONDITIONS] + (["real-none"] if any("real-none" in r for r in rows) else [])
@@ -111,16 +157,26 @@ def main() -> None:
     parser.add_argument("--max-eval", type=int, default=600, help="validation photos scored per condition")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "landmarks-lfw-expressions.sqlite")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds, each a full set of runs (seed 0 in experiment-CONFIG/, seed N "
+                             "in experiment-CONFIG/seed-N/), summarised in experiment-CONFIG/summary.md")
     parser.add_argument("--force", action="store_true", help="redo runs that are already saved")
     args = parser.parse_args()
-    results = ROOT / "benchmarks" / "results" / f"experiment-{args.config}"
-    results.mkdir(parents=True, exist_ok=True)
+    root = ROOT / "benchmarks" / "results" / f"experiment-{args.config}"
     models = args.models.split(",")
-    for model in models:
-        for condition in args.conditions.split(","):
-            run_one(model, condition, args, results)
-    report = assemble(results, models, args)
-    print(markdown(report["rows"]))
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    for seed in seeds:
+        args.seed = seed
+        results = seed_dir(root, seed)
+        results.mkdir(parents=True, exist_ok=True)
+        for model in models:
+            for condition in args.conditions.split(","):
+                run_one(model, condition, args, results)
+        report = assemble(results, models, args)
+        print(f"seed {seed}:\n" + markdown(report["rows"]))
+    if len(seeds) > 1:
+        summarise(root, models, seeds, args)
+        print((root / "summary.md").read_text())
 
 
 if __name__ == "__main__":
