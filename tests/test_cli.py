@@ -166,3 +166,26 @@ def test_help_lists_every_subcommand():
     assert result.returncode == 0
     for command in ("render", "detect", "preview", "demo"):
         assert command in result.stdout
+
+
+def test_a_cached_file_is_not_decoded_to_find_its_faces(dataset, tmp_path, monkeypatch):
+    """Stage one answers a cache hit from the file's hash; only stage two decodes the photo, and on a miss
+    the photo decoded in stage one is handed on, not read again."""
+    from maskgen import batch
+    from maskgen.batch import RenderOptions, detect_file, render_file, scan_tree
+
+    cache = tmp_path / "faces.sqlite"
+    assert main(["detect", str(dataset), "--cache", str(cache), "--workers", "1"]) == EXIT_OK
+    options = RenderOptions(src=str(dataset), dst=str(tmp_path / "dst"), cache=str(cache))
+    task = next(t for t in scan_tree(dataset) if t.relpath.startswith("train/"))
+    decoded = []
+    real_read = batch.read_image
+    monkeypatch.setattr(batch, "read_image", lambda path: decoded.append(path) or real_read(path))
+    detection = detect_file(task, options)
+    assert decoded == [] and detection.image is None and len(detection.landmarks) == 1
+    assert render_file(detection, options)[0]["status"] == "rendered" and len(decoded) == 1
+
+    fresh = RenderOptions(src=str(dataset), dst=str(tmp_path / "dst2"), cache=str(tmp_path / "empty.sqlite"))
+    detection = detect_file(task, fresh)
+    assert detection.image is not None and len(decoded) == 2
+    assert render_file(detection, fresh)[0]["status"] == "rendered" and len(decoded) == 2

@@ -68,3 +68,12 @@ def test_ray_cluster_writes_the_same_bytes_and_manifest_as_local(two_node_cluste
     assert manifest(cluster) == manifest(local)
     nodes = json.loads((cluster / "summary.json").read_text())["ray_files_per_node"]
     assert len(nodes) == 2, f"both nodes should have rendered files: {nodes}"
+
+
+def test_batches_grow_with_the_job_but_keep_every_worker_busy():
+    from maskgen.ray_engine import MAX_BATCH_FILES, batch_files
+
+    assert batch_files(8, 2) == 1  # a handful of files: one per task, so both nodes get some
+    assert batch_files(1000, 2) == 63  # about eight batches per worker
+    assert batch_files(1_000_000, 64) == MAX_BATCH_FILES
+    assert batch_files(0, 4) == 1

@@ -143,3 +143,16 @@ def test_from_dict_works_after_a_plain_import_maskgen():
     restored = subprocess.run([sys.executable, "-c", restore], input=dumped, capture_output=True, text=True,
                               check=True).stdout
     assert restored.strip() == "FaceMask"
+
+
+def test_plain_import_does_not_load_albumentations_or_torch():
+    """Worker processes import maskgen; Albumentations (and torch, which it imports) only load for FaceMask."""
+    import subprocess
+    import sys
+
+    code = ("import sys, maskgen\n"
+            "assert 'albumentations' not in sys.modules and 'torch' not in sys.modules\n"
+            "from maskgen import FaceMask\n"
+            "assert FaceMask.__name__ == 'FaceMask' and 'albumentations' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
