@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what was asked, for the reports
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models}[args.command](args)
@@ -117,17 +119,13 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"validating on {len(val_set)} (mask {val_mask}); device {device()}")
     summary = train(args.model, train_set, val_set, config, args.out, weights=args.weights, resume=args.resume,
                     seed=args.seed)
-    report = {"command": "fer " + " ".join(sys.argv[1:] if argv_is_cli() else []), "model": args.model,
+    report = {"command": "fer " + shlex.join(args.argv), "model": args.model,
               "config": args.config, "settings": dataclasses.asdict(config), "mask": args.mask, "val_mask": val_mask,
               "data": str(args.data), "train_count": len(train_set), "val_count": len(val_set), "seed": args.seed,
               **summary}
     (args.out / "train.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"best validation balanced accuracy {summary['best_val_balanced_accuracy']:.3f}; wrote {args.out}")
     return 0
-
-
-def argv_is_cli() -> bool:
-    return Path(sys.argv[0]).name in ("fer", "__main__.py")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
