@@ -133,6 +133,7 @@ def test_few_image_training_and_evaluation_end_to_end(folder_dataset, tmp_path, 
                      "--mask", "varied", "--val-split", "eval", "--out", str(run), "--cache", str(cache)]) == 0
     for name in ("best.pt", "last.pt", "history.csv", "history.json", "learning-curve.png", "train.json"):
         assert (run / name).is_file(), name
+    assert json.loads((run / "train.json").read_text())["command"].startswith(f"fer train --data {folder_dataset}")
     assert fer_main(["evaluate", "--data", str(folder_dataset), "--split", "eval", "--checkpoint",
                      str(run / "best.pt"), "--mask", "mlfw-white", "--out", str(run / "eval"),
                      "--cache", str(cache)]) == 0
