@@ -107,8 +107,13 @@ def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Na
             for key, value in row.items():
                 if key.startswith(("val-", "real-")):
                     entry.setdefault(key, []).append(value["accuracy"])
-            if "cross_mask_drop" in row:
-                entry.setdefault("cross_mask_drop", []).append(row["cross_mask_drop"])
+                    entry.setdefault(f"{key}/balanced", []).append(value["balanced_accuracy"])
+            other = {"mlfw-white": "val-varied", "varied": "val-mlfw-white"}.get(row["trained_on"])
+            own = f"val-{row['trained_on']}"
+            if other in row and own in row:
+                entry.setdefault("cross_mask_drop", []).append(row[own]["accuracy"] - row[other]["accuracy"])
+                entry.setdefault("cross_mask_drop/balanced", []).append(
+                    row[own]["balanced_accuracy"] - row[other]["balanced_accuracy"])
     rows = [{"model": model, "trained_on": trained_on,
              **{key: {"mean": float(np.mean(v)), "std": float(np.std(v)), "runs": v} for key, v in entry.items()}}
             for (model, trained_on), entry in cells.items()]
@@ -118,14 +123,21 @@ def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Na
     columns = [f"val-{c}" for c in CONDITIONS]
     lines = ["| model | trained on | seeds | " + " | ".join(columns) + " | drop on the other mask |",
              "| --- | --- | --- | " + " | ".join("---" for _ in columns) + " | --- |"]
+    def pair(row: dict, key: str, signed: bool = False) -> str:
+        if key not in row:
+            return ""
+        plain, balanced = row[key], row[f"{key}/balanced"]
+        fmt = "+.1%" if signed else ".1%"
+        return (f"{plain['mean']:{fmt}} +- {plain['std']:.1%} "
+                f"({balanced['mean']:{fmt}} +- {balanced['std']:.1%})")
+
     for row in rows:
-        count = max(len(v["runs"]) for k, v in row.items() if isinstance(v, dict))
-        cell = [f"{row[c]['mean']:.1%} +- {row[c]['std']:.1%}" if c in row else "" for c in columns]
-        drop = row.get("cross_mask_drop")
-        drop_cell = f"{drop['mean']:+.1%} +- {drop['std']:.1%}" if drop else ""
-        lines.append(f"| {row['model']} | {row['trained_on']} | {count} | " + " | ".join(cell) + f" | {drop_cell} |")
-    lines += ["", "Mean +- standard deviation of accuracy over seeds (each seed: its own subset order, "
-              "initialisation and masks)."]
+        count = max(len(v["runs"]) for v in row.values() if isinstance(v, dict))
+        cells_text = [pair(row, c) for c in columns]
+        lines.append(f"| {row['model']} | {row['trained_on']} | {count} | " + " | ".join(cells_text)
+                     + f" | {pair(row, 'cross_mask_drop', signed=True)} |")
+    lines += ["", "Mean +- standard deviation over seeds of accuracy (balanced accuracy); each seed has its own "
+              "training subset, initialisation and masks. Drop: own mask condition minus the other one."]
     (root / "summary.md").write_text("\n".join(lines) + "\n")
     return report
 
