@@ -67,6 +67,18 @@ def run_one(model: str, condition: str, args: argparse.Namespace, results: Path)
             raise SystemExit(f"evaluating {model}/{condition} on {split}/{eval_mask} failed ({code})")
 
 
+OTHER_MASK = {"mlfw-white": "varied", "varied": "mlfw-white"}
+
+
+def cross_mask_drop(row: dict, measure: str) -> float | None:
+    """The in-house synthetic gap: a model's score on its own mask condition minus on the other one."""
+    other = OTHER_MASK.get(row["trained_on"])
+    own_key, other_key = f"val-{row['trained_on']}", f"val-{other}"
+    if other is None or own_key not in row or other_key not in row:
+        return None
+    return row[own_key][measure] - row[other_key][measure]
+
+
 def assemble(results: Path, models: list[str], args: argparse.Namespace) -> dict:
     rows = []
     for model in models:
@@ -81,10 +93,10 @@ def assemble(results: Path, models: list[str], args: argparse.Namespace) -> dict
                 row[key] = {"accuracy": metrics["accuracy"], "balanced_accuracy": metrics["balanced_accuracy"],
                             "macro_f1": metrics["macro_f1"], "count": metrics["count"]}
             rows.append(row)
-    for row in rows:  # the in-house synthetic gap: own mask condition versus the other one
-        own, other = row.get(f"val-{row['trained_on']}"), {"mlfw-white": "val-varied", "varied": "val-mlfw-white"}
-        if own and row["trained_on"] in other and other[row["trained_on"]] in row:
-            row["cross_mask_drop"] = own["accuracy"] - row[other[row["trained_on"]]]["accuracy"]
+    for row in rows:
+        drop = cross_mask_drop(row, "accuracy")
+        if drop is not None:
+            row["cross_mask_drop"] = drop
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(), "config": args.config, "seed": args.seed,
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()}, "rows": rows}
@@ -108,12 +120,10 @@ def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Na
                 if key.startswith(("val-", "real-")):
                     entry.setdefault(key, []).append(value["accuracy"])
                     entry.setdefault(f"{key}/balanced", []).append(value["balanced_accuracy"])
-            other = {"mlfw-white": "val-varied", "varied": "val-mlfw-white"}.get(row["trained_on"])
-            own = f"val-{row['trained_on']}"
-            if other in row and own in row:
-                entry.setdefault("cross_mask_drop", []).append(row[own]["accuracy"] - row[other]["accuracy"])
-                entry.setdefault("cross_mask_drop/balanced", []).append(
-                    row[own]["balanced_accuracy"] - row[other]["balanced_accuracy"])
+            for name, measure in (("cross_mask_drop", "accuracy"), ("cross_mask_drop/balanced", "balanced_accuracy")):
+                drop = cross_mask_drop(row, measure)
+                if drop is not None:
+                    entry.setdefault(name, []).append(drop)
     rows = [{"model": model, "trained_on": trained_on,
              **{key: {"mean": float(np.mean(v)), "std": float(np.std(v)), "runs": v} for key, v in entry.items()}}
             for (model, trained_on), entry in cells.items()]

@@ -109,13 +109,6 @@ def landmark_cache(path: str | None, root: str):
     return _worker_cache[key]
 
 
-def find_faces(path: Path, image: np.ndarray, options: RenderOptions) -> list[Face]:
-    cache = landmark_cache(options.cache, options.src)
-    if cache is None:
-        return detect_faces(image, options.max_faces)
-    return cache.faces_for_file(path, lambda _: (detect_faces(image, options.max_faces), image.shape[:2]))
-
-
 @dataclass
 class Detection:
     """Stage one of a file: its faces, or the records that end it early (not an image, unreadable)."""
@@ -139,20 +132,22 @@ def detect_file(task: Task, options: RenderOptions) -> Detection:
         return Detection(task.relpath, early=[{**base, "output": None, "status": "skipped",
                                                "reason": "not an image file", "faces": 0}])
     path = Path(options.src) / task.relpath
+    decoded: list[np.ndarray] = []  # the photo, when it had to be decoded: stage two then reuses it
+
+    def detect(source: Path) -> tuple[list[Face], tuple[int, int]]:
+        image = read_image(source)
+        _check_size(image.shape[:2])
+        decoded.append(image)
+        return detect_faces(image, options.max_faces), image.shape[:2]
+
     try:
         cache = landmark_cache(options.cache, options.src)
-        cached = cache.lookup_file(path) if cache is not None else None
-        if cached is not None:  # seen before, byte for byte: no need to decode it here
-            faces, size = cached
-            _check_size(size)
-            return Detection(task.relpath, faces_to_array(faces), size)
-        image = read_image(path)
-        _check_size(image.shape[:2])
-        faces = find_faces(path, image, options)
+        faces, size = detect(path) if cache is None else cache.entry_for_file(path, detect)
+        _check_size(size)
     except (ImageError, OSError, ValueError) as exc:
         return Detection(task.relpath, early=[{**base, "output": None, "status": "unreadable", "reason": str(exc),
                                                "faces": 0}])
-    return Detection(task.relpath, faces_to_array(faces), image.shape[:2], image=image)
+    return Detection(task.relpath, faces_to_array(faces), size, image=decoded[0] if decoded else None)
 
 
 def _check_size(size: tuple[int, int]) -> None:

@@ -129,10 +129,6 @@ class LandmarkCache:
             ).fetchone()
         return None if row is None else (_decode(*row), (int(row[0]), int(row[1])))
 
-    def lookup_file(self, path: str | os.PathLike) -> tuple[list[Face], tuple[int, int]] | None:
-        """`entry` for a photo file, without decoding it (the key is its bytes' hash)."""
-        return self.entry(self.relative(path), file_digest(path))
-
     def put(self, relpath: str, digest: str, faces: list[Face], image_size: tuple[int, int]) -> None:
         points = faces_to_array(faces).astype(np.float32)
         self._connect().execute(
@@ -142,13 +138,18 @@ class LandmarkCache:
 
     def faces_for_file(self, path: str | os.PathLike, detect) -> list[Face]:
         """Cached faces of a photo file, detecting (with `detect(path) -> (faces, image_size)`) on a miss."""
+        return self.entry_for_file(path, detect)[0]
+
+    def entry_for_file(self, path: str | os.PathLike, detect) -> tuple[list[Face], tuple[int, int]]:
+        """`faces_for_file` with the photo's (height, width). A hit is answered from the file's hash: the
+        photo is only decoded (by `detect`) on a miss."""
         relpath, digest = self.relative(path), file_digest(path)
-        cached = self.get(relpath, digest)
+        cached = self.entry(relpath, digest)
         if cached is not None:
             return cached
         faces, image_size = detect(path)
         self.put(relpath, digest, faces, image_size)
-        return faces
+        return faces, (int(image_size[0]), int(image_size[1]))
 
     def faces_for_array(self, image: np.ndarray, detect) -> list[Face]:
         """Cached faces of an in-memory image, detecting with `detect(image) -> faces` on a miss."""

@@ -154,8 +154,9 @@ def blur_layer(layer: Layer, sigma: float) -> Layer:
         return layer
     radius = max(1, int(np.ceil(2.5 * sigma)))
     kernel = (2 * radius + 1, 2 * radius + 1)
-    return Layer(_keep_channels(cv2.GaussianBlur(layer.colour, kernel, sigma, borderType=cv2.BORDER_CONSTANT),
-                                layer.colour),
+    colour = cv2.GaussianBlur(layer.colour, kernel, sigma, borderType=cv2.BORDER_CONSTANT)
+    # OpenCV drops a trailing axis of length 1 (one-channel layers); the reshape puts it back
+    return Layer(colour.reshape(layer.colour.shape),
                  cv2.GaussianBlur(layer.alpha, kernel, sigma, borderType=cv2.BORDER_CONSTANT))
 
 
@@ -165,11 +166,6 @@ def upsample_layer(layer: Layer, size: tuple[int, int]) -> Layer:
     colour = cv2.resize(layer.colour, target, interpolation=cv2.INTER_LINEAR)
     return Layer(colour.reshape(*size, layer.colour.shape[2]),
                  cv2.resize(layer.alpha, target, interpolation=cv2.INTER_LINEAR))
-
-
-def _keep_channels(result: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """OpenCV drops a trailing axis of length 1; put it back."""
-    return result.reshape(like.shape)
 
 
 def contact_shadow(alpha: np.ndarray, sigma: float) -> np.ndarray:

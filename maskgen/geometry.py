@@ -119,12 +119,14 @@ def grid_size(face_width_px: float) -> tuple[int, int]:
     return columns, int(round(columns * 0.75))
 
 
-def place_mask(landmarks: np.ndarray, shape: MaskShape, raster_scale: float = 1.0) -> MaskGeometry:
+def place_mask(landmarks: np.ndarray, shape: MaskShape, raster_scale: float = 1.0,
+               frame: FaceFrame | None = None) -> MaskGeometry:
     """Lay the mask described by `shape` over a face given its 478 landmarks in pixels.
 
     `raster_scale` is the resolution the mask will be drawn at relative to the photo (0.5 for half): the grid
-    is sized for the pixels it will cover, not for the photo's."""
-    frame = FaceFrame.from_landmarks(landmarks)
+    is sized for the pixels it will cover, not for the photo's. `frame` is the face's pose, when the caller
+    already has it from these landmarks."""
+    frame = FaceFrame.from_landmarks(landmarks) if frame is None else frame
     frontal = frame.to_frontal(landmarks.astype(np.float64))
     columns, rows = grid_size(2.0 * frame.scale * raster_scale)
     u = np.linspace(-UV_MARGIN, 1.0 + UV_MARGIN, columns)

@@ -141,11 +141,12 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     if face.width < MIN_FACE_PX:
         raise FaceSkipped(f"face too small ({face.width:.0f} px wide, need {MIN_FACE_PX})")
     try:
-        face_px = 2.0 * geometry.FaceFrame.from_landmarks(face.landmarks).scale
+        frame = geometry.FaceFrame.from_landmarks(face.landmarks)
+        face_px = 2.0 * frame.scale
         style = _photo_style(out, layout, face) if params.match_photo else photo.PhotoStyle(
             greyscale=layout.greyscale, noise_sigma=0.0, blur_sigma=0.0, cast=(1.0, 1.0, 1.0))
         scale = 0.5 if style.blur_sigma >= HALF_RES_BLUR and face_px >= 64 else 1.0
-        placed = geometry.place_mask(face.landmarks, params.shape, raster_scale=scale)
+        placed = geometry.place_mask(face.landmarks, params.shape, raster_scale=scale, frame=frame)
     except ValueError as exc:
         raise FaceSkipped(f"face geometry unusable: {exc}") from exc
 
