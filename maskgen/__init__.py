@@ -15,13 +15,18 @@ from .kinds import BASELINE, KINDS, STYLES, MaskParams, Placement, sample_params
 from .landmarks import Face, FaceMeshDetector, detect_faces
 from .render import RenderResult, apply_masks, draw_params, render
 from .samples import load_sample, sample_names, sample_paths
+from .seeding import derive_seed, reseed, sample_seed
 
 # FaceMask needs Albumentations, which imports torch when it is installed: over a second per process, paid
-# by every worker of `maskgen render` that never touches the transform. So it loads on first use, or at once
-# when Albumentations is already loaded (then `A.from_dict` finds FaceMask after `import maskgen`, as
-# Albumentations users write it: `import albumentations as A, maskgen`).
+# by every worker of `maskgen render` that never touches the transform. So it is not imported here; it is
+# registered with Albumentations (for `A.from_dict`) as soon as both packages are loaded, in either order:
+# at once when Albumentations came first, else by a one-shot hook that runs when Albumentations is imported.
 if "albumentations" in sys.modules:
     from .transforms import FaceMask
+else:
+    from ._register import register_when_albumentations_loads
+
+    register_when_albumentations_loads()
 
 
 def __getattr__(name: str):
@@ -37,7 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BASELINE", "FaceMask", "KINDS", "PATTERNS", "STYLES", "WEAR_MODES", "Face", "FaceMeshDetector", "ImageError",
     "MaskParams", "MaskShape", "Material", "Placement", "RenderResult", "apply_masks", "detect_faces",
-    "draw_params", "load_sample", "read_image", "render", "sample_names", "sample_params", "sample_paths",
+    "derive_seed", "draw_params", "load_sample", "read_image", "render", "reseed", "sample_names", "sample_params", "sample_paths", "sample_seed",
     "write_image", "__version__",
 ]
 

@@ -113,8 +113,23 @@ def describe_layout(image: np.ndarray) -> ImageLayout:
         raise ImageError(f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1]")
     if min(image.shape[:2]) < 1:
         raise ImageError(f"empty image of shape {image.shape}")
+    if image.dtype.kind == "f":
+        _check_float_range(image)
     greyscale = channels in (0, 1) or _rgb_is_grey(image[..., :3])
     return ImageLayout(dtype=image.dtype, channels=channels, greyscale=greyscale)
+
+
+FLOAT_TOLERANCE = 0.5  # float photos may overshoot [0, 1] a little after other augmentations; not by this much
+
+
+def _check_float_range(image: np.ndarray) -> None:
+    """A float photo in 0..255, or one already normalised with a mean and std, would come out as a white or
+    invisible mask with no error; refuse it instead, saying what to do."""
+    low, high = float(np.nanmin(image)), float(np.nanmax(image))
+    if high > 1.0 + FLOAT_TOLERANCE or low < -FLOAT_TOLERANCE:
+        hint = "divide by 255 (or pass the uint8 array)" if high > 2.0 else \
+            "apply FaceMask before normalising (A.Normalize, ToTensor) in the pipeline"
+        raise ImageError(f"float images must hold values in [0, 1]; this one spans [{low:.3g}, {high:.3g}]: {hint}")
 
 
 def _rgb_is_grey(rgb: np.ndarray) -> bool:

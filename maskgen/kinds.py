@@ -28,6 +28,9 @@ KIND_WEIGHTS = {"surgical": 0.34, "cloth": 0.2, "kn95": 0.14, "n95": 0.1, "sport
 PRINT_WORDS = ("N95", "FFP2", "KN95", "AIR", "PURE", "SAFE", "CITY", "MOVE", "ZEN", "BREATHE", "NOVA", "FLEX")
 
 Range = tuple[float, float]
+# What each placement range may span: beyond these a mask no longer sits on a face (top: 0..1 of the wear
+# mode's span; chin_drop and width in half face widths, as in `MaskShape`).
+PLACEMENT_LIMITS: dict[str, Range] = {"top": (0.0, 1.0), "chin_drop": (-0.2, 1.5), "width": (0.5, 1.25)}
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,12 @@ class Placement:
     Args:
         wear: "correct", "nose_out", "chin", or a mapping of those to probabilities.
         top: range of the top edge's height within the wear mode's span (0 low .. 1 high).
-        chin_drop: range of how far below the chin the mask reaches, in half face widths.
-        width: range of the share of the face's half-width covered on each side.
+        chin_drop: range of how far below the chin the mask reaches, in half face widths (-0.2 .. 1.5).
+        width: range of the share of the face's half-width covered on each side (0.5 .. 1.25).
+
+    Raises:
+        ValueError: unknown wear modes, negative or all-zero wear weights, or a range that is reversed or
+            outside `PLACEMENT_LIMITS`.
     """
 
     wear: str | Mapping[str, float] = "correct"
@@ -82,14 +89,35 @@ class Placement:
     width: Range | None = None
 
     def __post_init__(self) -> None:
-        modes = [self.wear] if isinstance(self.wear, str) else list(self.wear)
+        if isinstance(self.wear, str):
+            modes = [self.wear]
+        elif isinstance(self.wear, Mapping):
+            modes = list(self.wear)
+            weights = list(self.wear.values())
+            bad = {m: w for m, w in self.wear.items()
+                   if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w) or w < 0}
+            if bad:
+                raise ValueError(f"wear weights must be finite numbers >= 0, got {bad}")
+            if not weights or sum(weights) <= 0:
+                raise ValueError(f"wear weights must include at least one positive weight, got {dict(self.wear)}")
+        else:
+            raise ValueError(f"wear must be a wear mode or a mapping of modes to weights, got {self.wear!r}")
         unknown = [m for m in modes if m not in WEAR_MODES]
         if unknown:
             raise ValueError(f"unknown wear mode(s) {unknown}; choose from {WEAR_MODES}")
-        for name in ("top", "chin_drop", "width"):
+        for name, (low_limit, high_limit) in PLACEMENT_LIMITS.items():
             value = getattr(self, name)
-            if value is not None and (len(value) != 2 or value[0] > value[1]):
-                raise ValueError(f"{name} must be a (low, high) range, got {value}")
+            if value is None:
+                continue
+            try:
+                low, high = (float(v) for v in value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a (low, high) range of two numbers, got {value!r}") from None
+            if not (np.isfinite(low) and np.isfinite(high)) or low > high:
+                raise ValueError(f"{name} must be a (low, high) range with low <= high, got {value!r}")
+            if low < low_limit or high > high_limit:
+                raise ValueError(f"{name} must lie within [{low_limit}, {high_limit}], got {value!r}")
+            object.__setattr__(self, name, (low, high))
 
     def draw_wear(self, rng: np.random.Generator) -> str:
         if isinstance(self.wear, str):

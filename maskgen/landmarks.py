@@ -7,9 +7,12 @@ x and y in the image, z on the same scale as x (smaller is nearer the camera).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -71,6 +74,42 @@ def faces_from_array(landmarks: np.ndarray, image_size: tuple[int, int]) -> list
     return [Face(p, image_size) for p in points]
 
 
+def faces_from_input(given: object, image_size: tuple[int, int]) -> tuple[list[Face], list[str]]:
+    """Landmarks handed in by a caller (with a training sample, say) as faces for an image of `image_size`.
+
+    The rule: a mistake that would repeat on every sample is an error at the first call (a wrong shape, such as
+    (N, 478, 2); landmarks normalised to 0..1 instead of pixels); a problem of one sample is not (a face whose
+    landmarks hold NaN or inf is skipped, and its reason returned, so one bad row never stops a training run).
+
+    Accepts a `Face`, a list of `Face`, a (478, 3) or (N, 478, 3) array, or a list of (478, 3) arrays.
+    Returns the usable faces and one reason per skipped face.
+    """
+    if isinstance(given, Face):
+        return [given.scaled_to(image_size)], []
+    if isinstance(given, (list, tuple)) and given and all(isinstance(f, Face) for f in given):
+        return [f.scaled_to(image_size) for f in given], []
+    try:
+        points = np.asarray(given, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"face landmarks must be a (N, {mesh.NUM_LANDMARKS}, 3) array in pixels, a list of "
+                         f"such arrays or of maskgen.Face: {exc}") from None
+    if points.size == 0:
+        return [], []
+    if points.ndim == 2:
+        points = points[None]
+    if points.ndim != 3 or points.shape[1:] != (mesh.NUM_LANDMARKS, 3):
+        raise ValueError(f"face landmarks must have shape (N, {mesh.NUM_LANDMARKS}, 3): x, y in pixels and z on "
+                         f"x's scale, as maskgen.detect_faces returns them; got {points.shape}")
+    finite = np.isfinite(points).all(axis=(1, 2))
+    usable = points[finite]
+    height, width = image_size[:2]
+    if len(usable) and min(height, width) >= 32 and np.abs(usable[..., :2]).max() <= 1.5:
+        raise ValueError(f"face landmarks look normalised to 0..1 (all |x|, |y| <= 1.5 on a {width}x{height} "
+                         "image); pass pixels: multiply x and z by the image width and y by its height")
+    skipped = [f"face {i}: landmarks are not finite (NaN or inf)" for i in np.flatnonzero(~finite)]
+    return [Face(p, image_size) for p in usable], skipped
+
+
 def faces_to_array(faces: list[Face]) -> np.ndarray:
     if not faces:
         return np.zeros((0, mesh.NUM_LANDMARKS, 3), np.float32)
@@ -90,12 +129,13 @@ class FaceMeshDetector:
         from mediapipe.python.solutions import face_mesh  # imported late: it is slow and logs on import
 
         self.max_faces = max_faces
-        self._graph = face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=min_confidence,
-        )
+        with quiet_native_logs():
+            self._graph = face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=min_confidence,
+            )
 
     def close(self) -> None:
         self._graph.close()
@@ -132,7 +172,10 @@ class FaceMeshDetector:
         return sorted(faces, key=lambda f: -f.width)
 
     def _run(self, rgb: np.ndarray) -> list[np.ndarray]:
-        result = self._graph.process(np.ascontiguousarray(rgb))
+        # MediaPipe's C++ side logs as each of its models first runs, which depends on what the photos hold;
+        # quieting every run costs microseconds
+        with quiet_native_logs():
+            result = self._graph.process(np.ascontiguousarray(rgb))
         if not result.multi_face_landmarks:
             return []
         height, width = rgb.shape[:2]
@@ -141,6 +184,32 @@ class FaceMeshDetector:
             np.array([(p.x, p.y, p.z) for p in face.landmark], np.float32) * scale
             for face in result.multi_face_landmarks
         ]
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null while MediaPipe builds or runs its graph.
+
+    Its C++ side writes start-up lines ("INFO: Created TensorFlow Lite XNNPACK delegate", "W0000 ...
+    inference_feedback_manager.cc") straight to the descriptor, past Python and past GLOG_minloglevel, so
+    only a redirect silences them. They are kept with MASKGEN_NATIVE_LOGS=1 (inherited by worker processes) or
+    when the "maskgen" logger is at DEBUG (`logging.getLogger("maskgen").setLevel(logging.DEBUG)`).
+    """
+    keep = os.environ.get("MASKGEN_NATIVE_LOGS") == "1" or logging.getLogger("maskgen").isEnabledFor(logging.DEBUG)
+    if keep:
+        yield
+        return
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()  # what Python already wrote must not be lost in the redirect
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 _shared: dict[int, FaceMeshDetector] = {}

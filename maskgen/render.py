@@ -19,6 +19,7 @@ from .appearance import render_material, texture_shape
 from .images import ImageLayout, describe_layout, from_float_rgb, sample_pixels, to_float
 from .kinds import MaskParams, Placement, sample_params
 from .landmarks import Face, detect_faces
+from .seeding import check_seed
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = 
         image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, uint8, uint16 or float in [0, 1].
         faces: landmarks from `detect_faces` (or a cache); detected when None.
         style: "varied", "mlfw-white" or one kind ("surgical", "n95", "kn95", "cloth", "gaiter", "sport").
-        seed: same seed, same pixels. None draws one (recorded in the result).
+        seed: same seed, same pixels; any integer (negative ones too). None draws one (recorded in the result).
         placement: where masks sit (wear mode and ranges); realistic defaults when None.
         texture_dirs: extra folders of fabric photos for the "image" pattern.
         max_faces: most faces detected when `faces` is None.
@@ -75,6 +76,7 @@ def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = 
         faces = detect_faces(image, max_faces=max_faces)
     if seed is None:
         seed = secrets.randbits(63)
+    check_seed(seed)
     params = draw_params(len(faces), style, seed, placement, tuple(texture_dirs))
     result = _apply_masks(image, layout, faces, params, tuple(texture_dirs))
     result.seed = seed
@@ -83,8 +85,10 @@ def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = 
 
 def draw_params(count: int, style: str, seed: int | np.random.Generator, placement: Placement | None = None,
                 texture_dirs: tuple[str, ...] = ()) -> list[MaskParams]:
-    """One independent parameter draw per face, from one seed (or a caller's Generator)."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    """One independent parameter draw per face, from one seed (any integer) or a caller's Generator."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"count (the number of faces) must be a non-negative integer, got {count!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed(seed))
     return [sample_params(style, rng, placement, texture_dirs) for _ in range(count)]
 
 

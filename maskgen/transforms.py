@@ -14,12 +14,15 @@ import albumentations as A
 import numpy as np
 from pydantic import AfterValidator, Field
 
+import logging
+
 from .cache import LandmarkCache
-from .kinds import STYLES, Placement
-from .landmarks import Face, detect_faces, faces_from_array
+from .kinds import STYLES, MaskParams, Placement
+from .landmarks import Face, detect_faces, faces_from_input
 from .render import apply_masks, draw_params
 
 Range = tuple[float, float]
+log = logging.getLogger(__name__)
 
 
 def _check_style(style: str) -> str:
@@ -35,6 +38,15 @@ class FaceMask(A.ImageOnlyTransform):
     pixels, a list of such arrays or of `maskgen.Face`), from the landmark cache file `cache`, or detected
     with MediaPipe. An image with no face passes through unchanged.
 
+    Bad input: a mistake that would repeat on every sample raises `ValueError` at the first call (landmarks
+    of the wrong shape, landmarks normalised to 0..1 instead of pixels, a float image outside [0, 1], an
+    `occlusion_key` the sample already has). A problem of one sample never stops a pipeline: a face whose
+    landmarks hold NaN is skipped (logged once), the other faces are masked.
+
+    The drawn parameters (`get_applied_params()`, `ReplayCompose` records) are plain JSON; replayed on
+    another photo they put the same masks on that photo's own faces (parameters reused in turn when it has
+    more faces than the first).
+
     Args:
         style: "varied", "mlfw-white" or one kind: "surgical", "n95", "kn95", "cloth", "gaiter", "sport".
         wear: "correct", "nose_out", "chin", or a mapping of those to probabilities.
@@ -44,8 +56,9 @@ class FaceMask(A.ImageOnlyTransform):
         texture_dirs: extra folders of fabric photos for cloth masks and gaiters.
         landmarks_key: name of the extra field that carries landmarks with the sample.
         cache: path of a landmark cache (SQLite) used, and filled, when the sample has no landmarks.
-        occlusion_key: if set, the occlusion map (uint8, 1 = covered) is written to this field; use "mask"
-            to have later spatial transforms keep it aligned with the image.
+        occlusion_key: if set, the occlusion map (uint8, 1 = covered) is written to this field. "mask" has
+            later spatial transforms keep it aligned with the image; when the sample already has a "mask", use
+            another key and declare it, e.g. `A.Compose(..., additional_targets={"occlusion": "mask"})`.
         max_faces: most faces detected per image.
         p: probability of applying the transform.
 
@@ -104,6 +117,8 @@ class FaceMask(A.ImageOnlyTransform):
         self._placement = Placement(wear=wear, top=top, chin_drop=chin_drop, width=width)
         self._cache: LandmarkCache | None = None
         self._occlusion: np.ndarray | None = None
+        self._pending: tuple[np.ndarray, list[Face]] | None = None
+        self._warned = False
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ("style", "wear", "top", "chin_drop", "width", "texture_dirs", "landmarks_key", "cache",
@@ -118,11 +133,12 @@ class FaceMask(A.ImageOnlyTransform):
     def _faces(self, image: np.ndarray, data: dict[str, Any]) -> list[Face]:
         given = data.get(self.landmarks_key)
         if given is not None:
-            if isinstance(given, Face):
-                given = [given]
-            if isinstance(given, (list, tuple)) and all(isinstance(f, Face) for f in given):
-                return [f.scaled_to(image.shape[:2]) for f in given]
-            return faces_from_array(np.asarray(given, np.float32), image.shape[:2])
+            faces, skipped = faces_from_input(given, image.shape[:2])
+            if skipped:
+                level = logging.DEBUG if self._warned else logging.WARNING
+                log.log(level, "FaceMask: %s; skipped (further such faces are logged at DEBUG)", "; ".join(skipped))
+                self._warned = True
+            return faces
         if self.cache is not None:
             if self._cache is None:
                 self._cache = LandmarkCache(self.cache)
@@ -132,23 +148,37 @@ class FaceMask(A.ImageOnlyTransform):
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         image = data["image"] if "image" in data else data["images"][0]
         faces = self._faces(image, data)
-        mask_params = draw_params(len(faces), self.style, self.random_generator, self._placement,
-                                  self.texture_dirs)
-        return {"faces": faces, "mask_params": mask_params}
+        drawn = draw_params(len(faces), self.style, self.random_generator, self._placement, self.texture_dirs)
+        self._pending = (image, faces)  # handed to apply_with_params of this very call, not saved in params
+        return {"mask_params": [p.to_dict() for p in drawn]}
 
-    def apply(self, img: np.ndarray, faces: list[Face], mask_params: list, **params: Any) -> np.ndarray:
-        result = apply_masks(img, faces, mask_params, texture_dirs=self.texture_dirs)
+    def apply(self, img: np.ndarray, faces: list[Face], mask_params: list[dict[str, Any]],
+              **params: Any) -> np.ndarray:
+        if not faces or not mask_params:
+            self._occlusion = np.zeros(img.shape[:2], bool)
+            return img
+        drawn = [MaskParams.from_dict(mask_params[i % len(mask_params)]) for i in range(len(faces))]
+        result = apply_masks(img, faces, drawn, texture_dirs=self.texture_dirs)
         self._occlusion = result.occlusion
         return result.image
 
     def apply_with_params(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         self._occlusion = None
-        result = super().apply_with_params(params, *args, **kwargs)
+        image = kwargs["image"] if "image" in kwargs else kwargs["images"][0]
+        pending, self._pending = self._pending, None
+        # A fresh call found the faces while drawing; a replay (ReplayCompose) finds this photo's own faces.
+        faces = pending[1] if pending is not None and pending[0] is image else self._faces(image, kwargs)
+        result = super().apply_with_params({**params, "faces": faces}, *args, **kwargs)
         if self.occlusion_key is not None and self._occlusion is not None:
             result[self.occlusion_key] = self._occlusion.astype(np.uint8)
         return result
 
     def __call__(self, *args: Any, force_apply: bool = False, **kwargs: Any) -> Any:
+        if self.occlusion_key is not None and self.occlusion_key in kwargs:
+            raise ValueError(
+                f"FaceMask(occlusion_key={self.occlusion_key!r}) would overwrite the sample's own "
+                f"{self.occlusion_key!r}; choose another key, e.g. occlusion_key='occlusion' with "
+                "A.Compose(..., additional_targets={'occlusion': 'mask'}) so spatial transforms keep it aligned")
         result = super().__call__(*args, force_apply=force_apply, **kwargs)
         if self.occlusion_key is not None and self.occlusion_key not in result and "image" in result:
             result[self.occlusion_key] = np.zeros(result["image"].shape[:2], np.uint8)  # not applied: no cover

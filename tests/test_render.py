@@ -168,3 +168,60 @@ def test_bad_arguments_raise_clearly(frontal):
         maskgen.apply_masks(image, [face], [])
     with pytest.raises(maskgen.ImageError):
         maskgen.render(np.zeros((10, 10, 2), np.uint8), [])
+
+
+def test_any_integer_seed_in_python_as_on_the_command_line(frontal):
+    image, face = frontal
+    negative = maskgen.render(image, [face], style="cloth", seed=-1)
+    assert negative.seed == -1 and negative.masked_faces == 1
+    assert np.array_equal(negative.image, maskgen.render(image, [face], style="cloth", seed=-1).image)
+    assert not np.array_equal(negative.image, maskgen.render(image, [face], style="cloth", seed=1).image)
+    huge = maskgen.render(image, [face], style="cloth", seed=2**80)
+    assert huge.masked_faces == 1
+    assert maskgen.draw_params(1, "cloth", np.int64(-5)) == maskgen.draw_params(1, "cloth", -5)
+    for bad in (1.5, "7", True):
+        with pytest.raises(ValueError, match="seed must be an integer"):
+            maskgen.render(image, [face], seed=bad)
+    with pytest.raises(ValueError, match="non-negative integer"):
+        maskgen.draw_params(-1, "varied", 0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"top": (-5, 7)}, r"top must lie within \[0.0, 1.0\]"),
+    ({"top": (0.8, 0.2)}, "low <= high"),
+    ({"chin_drop": (-1, 5)}, "chin_drop must lie within"),
+    ({"width": (0.9, float("nan"))}, "low <= high"),
+    ({"width": (1, 2, 3)}, "two numbers"),
+    ({"wear": {"correct": 0}}, "at least one positive weight"),
+    ({"wear": {"correct": -1, "chin": 2}}, "finite numbers >= 0"),
+    ({"wear": {"correct": float("inf")}}, "finite numbers >= 0"),
+    ({"wear": {}}, "at least one positive weight"),
+    ({"wear": "upside_down"}, "unknown wear mode"),
+])
+def test_placement_refuses_what_cannot_sit_on_a_face(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        maskgen.Placement(**kwargs)
+    with pytest.raises(ValueError):
+        maskgen.FaceMask(**kwargs)
+
+
+def test_placement_accepts_its_limits_and_zero_weights_beside_a_positive_one():
+    placement = maskgen.Placement(wear={"correct": 1, "chin": 0}, top=(0, 1), chin_drop=(-0.2, 1.5), width=(0.5, 1.25))
+    assert placement.top == (0.0, 1.0)
+    rng = np.random.default_rng(0)
+    assert {placement.draw_wear(rng) for _ in range(50)} == {"correct"}
+
+
+def test_mediapipe_start_up_lines_do_not_reach_stderr():
+    """MediaPipe's C++ side writes INFO/W0000 lines straight to file descriptor 2; users see none of them."""
+    import subprocess
+    import sys
+
+    code = ("import maskgen\n"
+            "for name in maskgen.sample_names():\n"
+            "    maskgen.detect_faces(maskgen.load_sample(name))\n"
+            "import sys; print('python still writes', file=sys.stderr)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("GLOG_minloglevel", "MASKGEN_NATIVE_LOGS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "python still writes"

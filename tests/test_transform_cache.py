@@ -130,19 +130,78 @@ def test_cache_keys_by_path_and_content(tmp_path, samples, sample_faces):
     assert len(clone) == len(cache)
 
 
-def test_from_dict_works_after_a_plain_import_maskgen():
+@pytest.mark.parametrize("imports", ["import albumentations as A, maskgen", "import maskgen, albumentations as A",
+                                     "import maskgen\nimport albumentations.core.serialization\n"
+                                     "import albumentations as A"])
+def test_from_dict_works_in_either_import_order(imports):
+    """A pipeline saved elsewhere loads in a fresh process that never named FaceMask, whatever came first."""
     import subprocess
     import sys
 
     code = ("import albumentations as A, maskgen\n"
             "d = A.to_dict(A.Compose([maskgen.FaceMask(style='cloth', p=1.0)]))\n")
-    restore = ("import json, sys, albumentations as A, maskgen\n"
+    restore = (f"import json, sys\n{imports}\n"
                "print(type(A.from_dict(json.loads(sys.stdin.read())).transforms[0]).__name__)\n")
     dumped = subprocess.run([sys.executable, "-c", code + "import json; print(json.dumps(d))"],
                             capture_output=True, text=True, check=True).stdout
-    restored = subprocess.run([sys.executable, "-c", restore], input=dumped, capture_output=True, text=True,
-                              check=True).stdout
-    assert restored.strip() == "FaceMask"
+    restored = subprocess.run([sys.executable, "-c", restore], input=dumped, capture_output=True, text=True)
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.strip() == "FaceMask"
+
+
+def test_occlusion_key_already_in_the_sample_is_refused(colour):
+    image, landmarks = colour
+    own = np.full(image.shape[:2], 7, np.uint8)
+    aug = A.Compose([maskgen.FaceMask(p=1.0, occlusion_key="mask")], seed=1)
+    with pytest.raises(ValueError, match="overwrite the sample's own 'mask'"):
+        aug(image=image, face_landmarks=landmarks, mask=own)
+    # the documented way: another key, declared as a mask so spatial transforms move it too
+    declared = A.Compose([maskgen.FaceMask(p=1.0, occlusion_key="occlusion"), A.HorizontalFlip(p=1.0)],
+                         additional_targets={"occlusion": "mask"}, seed=2)
+    out = declared(image=image, face_landmarks=landmarks, mask=own)
+    plain = A.Compose([maskgen.FaceMask(p=1.0, occlusion_key="occlusion")], seed=2)(image=image,
+                                                                                     face_landmarks=landmarks)
+    assert np.array_equal(out["mask"], own)
+    assert np.array_equal(out["occlusion"], plain["occlusion"][:, ::-1]) and out["occlusion"].any()
+
+
+def test_replay_record_is_json_and_masks_the_new_photos_own_faces(samples, sample_faces):
+    import json
+
+    first, second = "Heather_Mills_0004_color112", "Tommy_Robredo_0001"
+    marks = {n: np.stack([f.landmarks for f in sample_faces[n]]) for n in (first, second)}
+    replay = A.ReplayCompose([maskgen.FaceMask(style="cloth", p=1.0, occlusion_key="occ")])
+    replay.set_random_seed(3)
+    out = replay(image=samples[first], face_landmarks=marks[first])
+    record = json.loads(json.dumps(out["replay"]))  # plain JSON all the way down
+    again = A.ReplayCompose.replay(record, image=samples[second], face_landmarks=marks[second])
+    drawn = maskgen.MaskParams.from_dict(record["transforms"][0]["params"]["mask_params"][0])
+    expected = maskgen.apply_masks(samples[second], sample_faces[second], [drawn])
+    assert np.array_equal(again["image"], expected.image)
+    assert np.array_equal(again["occ"].astype(bool), expected.occlusion) and again["occ"].any()
+    # without landmarks the new photo's faces are detected, not the first photo's reused
+    detected = A.ReplayCompose.replay(record, image=samples[second])
+    assert np.array_equal(detected["image"], expected.image)
+
+
+def test_one_bad_face_never_stops_a_pipeline_but_a_repeated_mistake_is_an_error(colour, caplog):
+    image, landmarks = colour
+    aug = lambda: A.Compose([maskgen.FaceMask(p=1.0)], seed=1)
+    broken = landmarks.copy()
+    broken[0, 5, 0] = np.nan
+    with caplog.at_level("WARNING", logger="maskgen"):
+        out = aug()(image=image, face_landmarks=broken)
+    assert np.array_equal(out["image"], image) and "not finite" in caplog.text
+    two = np.concatenate([broken, landmarks])  # the good face is still masked
+    assert np.array_equal(aug()(image=image, face_landmarks=two)["image"],
+                          aug()(image=image, face_landmarks=landmarks)["image"])
+    with pytest.raises(ValueError, match=r"shape \(N, 478, 3\)"):
+        aug()(image=image, face_landmarks=landmarks[..., :2])
+    normalised = landmarks / np.array([image.shape[1], image.shape[0], image.shape[1]], np.float32)
+    with pytest.raises(ValueError, match="normalised"):
+        aug()(image=image, face_landmarks=normalised)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        aug()(image=image.astype(np.float32), face_landmarks=landmarks)  # a float photo in 0..255
 
 
 def test_plain_import_does_not_load_albumentations_or_torch():
