@@ -26,6 +26,7 @@ import maskgen
 from maskgen.batch import file_seed
 from maskgen.cache import LandmarkCache
 from maskgen.images import ImageError, is_image_path, to_uint8_rgb
+from maskgen.seeding import derive_seed, reseed, sample_seed
 
 LABELS = ("negative", "neutral", "positive")
 MASKS = ("none", *maskgen.STYLES)
@@ -139,6 +140,12 @@ def paper_augmentations(size: int) -> A.Compose:
 class FaceDataset(torch.utils.data.Dataset):
     """Photos as normalised tensors, masked on the fly.
 
+    Training masks and augmentations are keyed, not streamed: sample i in epoch e is drawn from
+    `maskgen.sample_seed(seed, file name, e)`, so every epoch sees fresh masks, and the pixels do not depend on
+    the number of DataLoader workers, their order, or where a run was resumed. Call `set_epoch(e)` before
+    each epoch (the training loop does; with `persistent_workers=True` the workers would keep the old epoch,
+    so the loader here re-creates them).
+
     Args:
         samples: from `find_samples`.
         size: square input size in px.
@@ -163,7 +170,15 @@ class FaceDataset(torch.utils.data.Dataset):
         self.samples, self.size, self.mask, self.cache = samples, size, mask, cache
         self.fixed_seed, self.greyscale, self.seed = fixed_seed, greyscale, seed
         self.augment = paper_augmentations(size) if augment else None
-        self._masker: A.Compose | None = None
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Key the next pass's random draws to this epoch (fresh masks and augmentations every epoch)."""
+        self.epoch = int(epoch)
+
+    def sample_seed(self, index: int) -> int:
+        """The seed of sample `index` in the current epoch (its file name keys it, so subsets agree)."""
+        return sample_seed(self.seed, self.samples[index].path.name, self.epoch)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -183,16 +198,13 @@ class FaceDataset(torch.utils.data.Dataset):
         faces = self.cache.faces_for_file(sample.path, lambda p: (maskgen.detect_faces(image), image.shape[:2]))
         if self.fixed_seed is not None:
             seed = file_seed(self.fixed_seed, sample.path.name, 0)
-            return maskgen.render(image, faces, style=self.mask, seed=seed).image
-        if self._masker is None:  # one per worker process, seeded from the worker's own seed
-            info = torch.utils.data.get_worker_info()
-            self._masker = A.Compose([maskgen.FaceMask(style=self.mask, p=1.0)],
-                                     seed=self.seed + (info.id if info else 0) * 7919)
-        return self._masker(image=image, face_landmarks=[f.landmarks for f in faces])["image"]
+        else:
+            seed = self.sample_seed(index)
+        return maskgen.render(image, faces, style=self.mask, seed=seed).image
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = cv2.resize(self.load(index), (self.size, self.size), interpolation=cv2.INTER_AREA)
         if self.augment is not None:
-            image = self.augment(image=image)["image"]
+            image = reseed(self.augment, derive_seed(self.sample_seed(index), "augment"))(image=image)["image"]
         tensor = (image.astype(np.float32) / 255.0 - self.MEAN) / self.STD
         return torch.from_numpy(tensor.transpose(2, 0, 1).copy()), self.samples[index].label

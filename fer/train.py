@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from maskgen.images import write_bytes_atomic
+from maskgen.seeding import derive_seed
 
 from .data import LABELS, FaceDataset
 from .metrics import classification_metrics
@@ -142,6 +143,9 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
 
     for epoch in range(start_epoch, config.epochs):
         model.train()
+        # keyed by epoch, so a resumed run sees the very order, masks and augmentations it would have seen
+        train_set.set_epoch(epoch)
+        generator.manual_seed(derive_seed(seed, "order", epoch))
         started, seen, loss_sum = time.perf_counter(), 0, 0.0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for images, targets in bar:

@@ -114,11 +114,34 @@ def test_corrupt_image_stops_training_before_it_starts(folder_dataset, tmp_path,
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+def epoch_bytes(dataset: FaceDataset, epoch: int, workers: int) -> list[bytes]:
+    dataset.set_epoch(epoch)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=workers)
+    return [image.numpy().tobytes() for batch, _ in loader for image in batch]
+
+
+def test_training_masks_are_fresh_every_epoch_whatever_the_workers(folder_dataset, tmp_path):
+    """Keyed, not streamed: epoch e's masks depend on (seed, file, e) only, not on workers, order or resume."""
+    samples, root = find_samples(folder_dataset, "train")
+    cache = maskgen.cache.LandmarkCache(tmp_path / "c.sqlite", root=root)
+    make = lambda: FaceDataset(samples, 48, "varied", cache, augment=True, seed=5)
+    two_workers = [epoch_bytes(make(), epoch, workers=2) for epoch in (0, 1)]
+    assert all(a != b for a, b in zip(*two_workers))  # every photo gets a new mask (and augmentation)
+    assert epoch_bytes(make(), 0, workers=0) == two_workers[0]  # same pixels in the main process
+    resumed = make()  # a run resumed at epoch 1 sees what the uninterrupted run saw there
+    assert epoch_bytes(resumed, 1, workers=1) == two_workers[1]
+    assert epoch_bytes(FaceDataset(samples, 48, "varied", cache, augment=True, seed=6), 0, workers=0) != \
+        two_workers[0]
+
+
 def test_masked_dataset_is_fresh_in_training_and_fixed_in_evaluation(folder_dataset, tmp_path):
     samples, root = find_samples(folder_dataset, "train")
     cache = maskgen.cache.LandmarkCache(tmp_path / "c.sqlite", root=root)
     train = FaceDataset(samples, 48, "varied", cache)
-    assert not np.array_equal(train.load(0), train.load(0))
+    first = train.load(0)
+    assert np.array_equal(first, train.load(0))  # keyed: the same sample in the same epoch
+    train.set_epoch(1)
+    assert not np.array_equal(first, train.load(0))
     fixed = FaceDataset(samples, 48, "varied", cache, fixed_seed=3)
     assert np.array_equal(fixed.load(0), fixed.load(0))
     image, label = fixed[0]
