@@ -136,6 +136,8 @@ class FaceMeshDetector:
                 refine_landmarks=True,
                 min_detection_confidence=min_confidence,
             )
+            # the graph starts its threads (which log) asynchronously: one run waits for them, still quiet
+            self._graph.process(np.zeros((64, 64, 3), np.uint8))
 
     def close(self) -> None:
         self._graph.close()
@@ -172,7 +174,7 @@ class FaceMeshDetector:
         return sorted(faces, key=lambda f: -f.width)
 
     def _run(self, rgb: np.ndarray) -> list[np.ndarray]:
-        # MediaPipe's C++ side logs as each of its models first runs, which depends on what the photos hold;
+        # MediaPipe's C++ side logs as each of its models first runs (the landmark model once a face is found);
         # quieting every run costs microseconds
         with quiet_native_logs():
             result = self._graph.process(np.ascontiguousarray(rgb))
