@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--colour", action="store_true", help="CSV layout: use the colour 112 px crops")
         p.add_argument("--greyscale", action="store_true", help="convert every photo to grey")
         p.add_argument("--cache", type=Path, default=None,
-                       help="landmark cache (default: runs/landmarks-<dataset>.sqlite)")
+                       help="landmark cache (default: landmarks-<dataset>.sqlite beside the run folder: "
+                            "beside --out for train, beside the checkpoint's folder for evaluate)")
         p.add_argument("--skip-bad", action="store_true",
                        help="leave unreadable photos out (logged) instead of failing")
 
@@ -85,11 +86,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def default_cache_path(args: argparse.Namespace, root: Path) -> Path:
+    """`landmarks-<dataset>.sqlite` beside the run folder, whatever the working folder: the folder holding
+    `--out` for `fer train`, the one holding the checkpoint's folder for `fer evaluate`, so `--out runs/a` and
+    `--checkpoint runs/a/best.pt` share `runs/landmarks-<dataset>.sqlite` (and so do runs/b, runs/c ...)."""
+    run = args.out if args.command == "train" else args.checkpoint.resolve().parent
+    return run.resolve().parent / f"landmarks-{root.resolve().name}.sqlite"
+
+
 def _cache(args: argparse.Namespace, root: Path, needed: bool) -> LandmarkCache | None:
     if not needed:
         return None
-    path = args.cache or Path("runs") / f"landmarks-{root.resolve().name}.sqlite"
-    return LandmarkCache(path, root=root)
+    return LandmarkCache(args.cache or default_cache_path(args, root), root=root)
 
 
 def _load(args, split: str, mask: str, limit: int | None, seed: int):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .images import ImageError, is_image_path, read_image, write_bytes_atomic, write_image
+from .images import ImageError, is_image_path, read_image, writable_suffix, write_bytes_atomic, write_image
 from .kinds import Placement
 from .landmarks import Face, detect_faces
 
@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
+RUN = "run.json"  # the options of the run in DST, written before any work: a resume must match them
 FINAL_STATUSES = ("rendered", "no_face", "unreadable", "skipped")
+VARIANT_CHUNK = 8  # variants per task when a file is split (--per-image above this), so progress is journalled
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class RenderOptions:
     texture_dirs: tuple[str, ...] = ()
     max_faces: int = 4
     quality: int = 95
+    keep_unmasked: bool = False  # copy photos without a masked face through unchanged (status stays no_face)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Task:
     relpath: str  # POSIX path relative to SRC
     is_image: bool = True
     error: str | None = None  # set for entries that could not even be listed
+    variants: tuple[int, int] | None = None  # [start, stop) of the variants to render; None: all of them
 
 
 def file_seed(seed: int, relpath: str, variant: int) -> int:
@@ -65,8 +69,10 @@ def file_seed(seed: int, relpath: str, variant: int) -> int:
 
 
 def output_relpath(relpath: str, variant: int, per_image: int, image_format: str | None) -> str:
+    """DST-relative output path: the source's, with `_m{variant}` when there are several variants, in
+    `image_format`, or in the source's own format when OpenCV can write it (GIF sources come out as PNG)."""
     path = Path(relpath)
-    suffix = f".{image_format.lstrip('.')}" if image_format else path.suffix
+    suffix = f".{image_format.lstrip('.')}" if image_format else writable_suffix(path.suffix)
     stem = path.stem if per_image == 1 else f"{path.stem}_m{variant}"
     return (path.parent / f"{stem}{suffix}").as_posix()
 
@@ -118,6 +124,7 @@ class Detection:
     image_size: tuple[int, int] | None = None
     early: list[dict[str, Any]] | None = None
     image: np.ndarray | None = None  # the decoded photo when stage one had to decode it (same process only)
+    variants: tuple[int, int] | None = None  # the task's variant range; None: all of options.per_image
 
 
 def detect_file(task: Task, options: RenderOptions) -> Detection:
@@ -147,7 +154,8 @@ def detect_file(task: Task, options: RenderOptions) -> Detection:
     except (ImageError, OSError, ValueError) as exc:
         return Detection(task.relpath, early=[{**base, "output": None, "status": "unreadable", "reason": str(exc),
                                                "faces": 0}])
-    return Detection(task.relpath, faces_to_array(faces), size, image=decoded[0] if decoded else None)
+    return Detection(task.relpath, faces_to_array(faces), size, image=decoded[0] if decoded else None,
+                     variants=task.variants)
 
 
 def _check_size(size: tuple[int, int]) -> None:
@@ -157,33 +165,39 @@ def _check_size(size: tuple[int, int]) -> None:
 
 def render_file(detection: Detection, options: RenderOptions) -> list[dict[str, Any]]:
     """Stage two: render every variant of a file whose faces are known, write it atomically, report it."""
+    return list(iter_render_file(detection, options))
+
+
+def iter_render_file(detection: Detection, options: RenderOptions) -> Iterator[dict[str, Any]]:
+    """`render_file`, one record per variant as soon as its output is written (so a caller can journal it)."""
     from .landmarks import faces_from_array
     from .render import apply_masks, draw_params
 
     if detection.early is not None:
-        return detection.early
+        yield from detection.early
+        return
     relpath = detection.relpath
     faces = faces_from_array(detection.landmarks, detection.image_size)
     image = detection.image
-    records = []
-    for variant in range(options.per_image):
+    source = Path(options.src) / relpath
+    start, stop = detection.variants or (0, options.per_image)
+    for variant in range(start, stop):
         out_rel = output_relpath(relpath, variant, options.per_image, options.image_format)
         seed = file_seed(options.seed, relpath, variant)
         record: dict[str, Any] = {"source": relpath, "output": out_rel, "variant": variant, "seed": seed,
                                   "faces": len(faces)}
         if not faces:
-            records.append({**record, "output": None, "status": "no_face", "reason": "no face found"})
+            yield _unmasked(record, "no face found", None, image, source, detection.image_size, options)
             continue
         try:
-            image = read_image(Path(options.src) / relpath) if image is None else image
+            image = read_image(source) if image is None else image
         except ImageError as exc:
-            records.append({**record, "output": None, "status": "unreadable", "reason": str(exc)})
+            yield {**record, "output": None, "status": "unreadable", "reason": str(exc)}
             continue
         params = draw_params(len(faces), options.style, seed, options.placement, options.texture_dirs)
         result = apply_masks(image, faces, params, texture_dirs=options.texture_dirs)
         if result.masked_faces == 0:
-            records.append({**record, "output": None, "status": "no_face", "reason": result.reason,
-                            "params": result.params})
+            yield _unmasked(record, result.reason, result.params, image, source, detection.image_size, options)
             continue
         try:
             write_image(Path(options.dst) / out_rel, result.image, quality=options.quality)
@@ -192,21 +206,162 @@ def render_file(detection: Detection, options: RenderOptions) -> list[dict[str, 
                 write_image(Path(options.dst) / occ, result.occlusion.astype(np.uint8) * 255)
                 record["occlusion"] = occ
         except (ImageError, OSError) as exc:
-            records.append({**record, "output": None, "status": "unreadable", "reason": f"cannot write: {exc}"})
+            yield {**record, "output": None, "status": "unreadable", "reason": f"cannot write: {exc}"}
             continue
-        records.append({**record, "status": "rendered", "reason": None, "masked_faces": result.masked_faces,
-                        "params": result.params})
-    return records
+        yield {**record, "status": "rendered", "reason": None, "masked_faces": result.masked_faces,
+               "params": result.params}
+
+
+_SAME_FORMAT = {".jpeg": ".jpg", ".tiff": ".tif"}
+
+
+def _unmasked(record: dict[str, Any], reason: str | None, params: list | None, image: np.ndarray | None,
+              source: Path, size: tuple[int, int] | None, options: RenderOptions) -> dict[str, Any]:
+    """The record of a variant with no masked face; with `keep_unmasked`, the photo is copied to its output
+    (its bytes when the format is unchanged, else re-encoded) and an empty occlusion map written beside it."""
+    record = {**record, "status": "no_face", "reason": reason}
+    if params is not None:
+        record["params"] = params
+    if not options.keep_unmasked:
+        return {**record, "output": None}
+    out_rel = record["output"]
+    target = Path(options.dst) / out_rel
+    try:
+        same = (_SAME_FORMAT.get(source.suffix.lower(), source.suffix.lower())
+                == _SAME_FORMAT.get(target.suffix.lower(), target.suffix.lower()))
+        if same:
+            write_bytes_atomic(target, source.read_bytes())
+        else:
+            write_image(target, read_image(source) if image is None else image, quality=options.quality)
+        if options.save_occlusion and size is not None:
+            occ = occlusion_relpath(out_rel)
+            write_image(Path(options.dst) / occ, np.zeros(tuple(size), np.uint8))
+            record["occlusion"] = occ
+    except (ImageError, OSError) as exc:
+        return {**record, "output": None, "status": "unreadable", "reason": f"cannot copy unmasked: {exc}"}
+    return {**record, "kept_unmasked": True}
 
 
 def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:
     """Both stages for one source file; one manifest record per output. Never raises for bad input."""
-    started = time.perf_counter()
-    records = render_file(detect_file(task, options), options)
-    elapsed = time.perf_counter() - started
-    for r in records:
-        r["seconds"] = round(elapsed / len(records), 4)
-    return records
+    return list(iter_process_file(task, options))
+
+
+def iter_process_file(task: Task, options: RenderOptions) -> Iterator[dict[str, Any]]:
+    """`process_file`, record by record as each output is written; `seconds` is the time since the last."""
+    last = time.perf_counter()
+    for record in iter_render_file(detect_file(task, options), options):
+        now = time.perf_counter()
+        record["seconds"] = round(now - last, 4)
+        last = now
+        yield record
+
+
+def _outputs_exist(record: dict[str, Any], dst: Path) -> bool:
+    return all(record.get(key) is None or (dst / record[key]).exists() for key in ("output", "occlusion"))
+
+
+@dataclass
+class Plan:
+    """What a run (or a resume) still has to do, and which journal records stay."""
+
+    todo: list[Task]
+    keep: dict[str, list[dict[str, Any]]]  # records of finished outputs, by source
+    planned: dict[str, int]  # outputs this run will write (or records it will add), by source
+    files_done: int = 0  # files of the plan already finished
+    outputs_done: int = 0  # outputs (records) of the plan already finished
+
+    @property
+    def outputs(self) -> int:
+        return sum(self.planned.values())
+
+
+def plan_run(tasks: list[Task], previous: dict[str, list[dict[str, Any]]], dst: Path, per_image: int,
+             chunk: int | None = VARIANT_CHUNK) -> Plan:
+    """Split the work into tasks, skipping every output the journal records and DST holds.
+
+    With `chunk`, missing variants are planned in runs of at most `chunk` (a file with many variants becomes
+    several tasks, each journalled when done, and a resume renders only the variants still missing); with
+    `chunk=None` a file with any variant missing is redone whole (engines that take whole files). Records of
+    sources outside `tasks` are kept as they are."""
+    keep = {source: records for source, records in previous.items()}
+    todo: list[Task] = []
+    planned: dict[str, int] = {}
+    plan = Plan(todo, keep, planned)
+    for task in tasks:
+        final = [r for r in previous.get(task.relpath, ()) if r.get("status") in FINAL_STATUSES]
+        ended = final[-1] if final and final[-1].get("variant") is None else None
+        if ended is not None and not (ended["status"] == "skipped" and task.is_image):  # not an image, unreadable
+            plan.files_done += 1
+            plan.outputs_done += 1
+            keep[task.relpath] = final[-1:]
+            continue
+        if not task.is_image or task.error is not None:
+            keep.pop(task.relpath, None)
+            todo.append(task)
+            planned[task.relpath] = 1
+            continue
+        done: dict[int, dict[str, Any]] = {}
+        for record in final:
+            variant = record.get("variant")
+            if isinstance(variant, int) and 0 <= variant < per_image and _outputs_exist(record, dst):
+                done[variant] = record
+        missing = [v for v in range(per_image) if v not in done]
+        plan.outputs_done += len(done) if chunk is not None or not missing else 0
+        if not missing:
+            plan.files_done += 1
+            keep[task.relpath] = [done[v] for v in sorted(done)]
+            continue
+        if chunk is None or per_image <= 1:
+            keep.pop(task.relpath, None)
+            todo.append(task)
+            planned[task.relpath] = per_image
+            continue
+        if done:
+            keep[task.relpath] = [done[v] for v in sorted(done)]
+        else:
+            keep.pop(task.relpath, None)
+        planned[task.relpath] = len(missing)
+        for run_start, run_stop in _runs(missing):
+            for a in range(run_start, run_stop, chunk):
+                span = (a, min(a + chunk, run_stop))
+                todo.append(Task(task.relpath, True, None, None if span == (0, per_image) else span))
+    return plan
+
+
+def _runs(values: list[int]) -> Iterator[tuple[int, int]]:
+    """Sorted integers as [start, stop) runs of consecutive values."""
+    start = prev = values[0]
+    for v in values[1:]:
+        if v != prev + 1:
+            yield start, prev + 1
+            start = v
+        prev = v
+    yield start, prev + 1
+
+
+def remove_outputs(dst: Path, records: Iterable[dict[str, Any]]) -> int:
+    """Delete the outputs and occlusion maps that `records` (an earlier run's journal) say were written into
+    DST, and the folders that leaves empty. Nothing outside DST and nothing unrecorded is touched."""
+    root = dst.resolve()
+    removed, folders = 0, set()
+    for record in records:
+        for key in ("output", "occlusion"):
+            rel = record.get(key)
+            if not rel:
+                continue
+            path = (root / rel).resolve()
+            if root not in path.parents or not path.is_file():
+                continue
+            path.unlink()
+            removed += 1
+            folders.update(p for p in path.parents if root in p.parents)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
+    return removed
 
 
 class ManifestJournal:
@@ -233,18 +388,6 @@ class ManifestJournal:
                 done.setdefault(record["source"], []).append(record)
         return done
 
-    def complete(self, records: list[dict[str, Any]], dst: Path, per_image: int) -> bool:
-        """Whether a source's earlier records cover every variant and their outputs exist."""
-        final = [r for r in records if r.get("status") in FINAL_STATUSES]
-        if not final:
-            return False
-        if final[-1]["status"] in ("unreadable", "skipped") and final[-1].get("variant") is None:
-            return True
-        variants = {r.get("variant") for r in final}
-        if len(variants) < per_image:
-            return False
-        return all(r["output"] is None or (dst / r["output"]).exists() for r in final)
-
     def compact(self, keep: dict[str, list[dict[str, Any]]]) -> None:
         """Rewrite the journal with only the records being kept (drops torn lines and superseded runs)."""
         payload = "".join(json.dumps(r, sort_keys=True) + "\n" for recs in keep.values() for r in recs)
@@ -267,7 +410,7 @@ class ManifestJournal:
 def write_csv_manifest(dst: Path, records: Iterable[dict[str, Any]]) -> Path:
     """manifest.csv beside the journal: flat columns, parameters as one JSON column."""
     columns = ["source", "output", "status", "reason", "faces", "masked_faces", "variant", "seed", "occlusion",
-               "seconds", "params"]
+               "kept_unmasked", "seconds", "params"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -289,14 +432,19 @@ class Summary:
     faces: int = 0
     seconds: float = 0.0
     resumed: int = 0
+    kept_unmasked: int = 0
 
-    def add(self, records: list[dict[str, Any]]) -> None:
-        self.files += 1
+    def add(self, records: list[dict[str, Any]], files: int = 1) -> None:
+        """Count records; `files`: how many source files they finish (0 for part of a file's variants)."""
+        self.files += files
         for r in records:
             self.counts[r["status"]] += 1
             if r["status"] == "rendered":
                 self.outputs += 1
                 self.faces += int(r.get("masked_faces", 0))
+            elif r.get("kept_unmasked"):
+                self.outputs += 1
+                self.kept_unmasked += 1
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -305,8 +453,9 @@ class Summary:
         return data
 
     def lines(self) -> Iterator[str]:
+        kept = f" ({self.kept_unmasked} copied unmasked)" if self.kept_unmasked else ""
         yield (f"{self.files} files in {self.seconds:.1f} s ({self.resumed} already done): "
-               f"{self.counts.get('rendered', 0)} rendered, {self.counts.get('no_face', 0)} no face, "
+               f"{self.counts.get('rendered', 0)} rendered, {self.counts.get('no_face', 0)} no face{kept}, "
                f"{self.counts.get('unreadable', 0)} unreadable, {self.counts.get('skipped', 0)} skipped")
         if self.seconds > 0 and self.faces:
             yield f"{self.faces} faces masked, {self.faces / self.seconds:.1f} faces/s"

@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,33 +23,61 @@ from tqdm import tqdm
 
 from . import __version__
 from .batch import (
+    MANIFEST,
+    RUN,
     SUMMARY,
+    VARIANT_CHUNK,
     ManifestJournal,
     RenderOptions,
     Summary,
     Task,
+    detect_file,
     file_seed,
+    iter_process_file,
+    plan_run,
     process_file,
+    remove_outputs,
     scan_tree,
     write_csv_manifest,
 )
-from .images import ImageError, read_image, write_bytes_atomic, write_image
+from .images import IMAGE_SUFFIXES, ImageError, is_image_path, read_image, write_bytes_atomic, write_image
 from .kinds import STYLES, Placement
 
 EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_PER_IMAGE = 10_000  # more needs --allow-many
 log = logging.getLogger("maskgen")
+
+# Values that look like a negative number or a LOW,HIGH range starting with one ("-1", "-0.5", "-1,5",
+# "-0.1,0.5") are values, not options: `--chin-drop -1,5` works as written. argparse's own pattern only takes
+# single numbers.
+_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
+NEGATIVE_VALUE = re.compile(rf"^-{_NUMBER}(?:,-?{_NUMBER})?$", re.IGNORECASE)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (and its subparsers) that reads `-1,5` as a value, see NEGATIVE_VALUE."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_VALUE
 
 
 class UsageError(Exception):
     """Bad arguments discovered after parsing (exit 2)."""
 
 
+def _wear(text: str) -> str | dict[str, float]:
+    if "=" not in text:
+        return text.strip()
+    try:  # "correct=0.8,nose_out=0.1,chin=0.1"
+        return {k.strip(): float(v) for k, v in sorted(part.split("=") for part in text.split(","))}
+    except ValueError as exc:
+        raise UsageError(f"--wear: expected MODE or MODE=WEIGHT,..., got {text!r}") from exc
+
+
 def _placement(args: argparse.Namespace) -> Placement:
-    wear: Any = args.wear
-    if "=" in wear:  # "correct=0.8,nose_out=0.1,chin=0.1"
-        wear = {k: float(v) for k, v in (part.split("=") for part in wear.split(","))}
     try:
-        return Placement(wear=wear, top=args.top, chin_drop=args.chin_drop)
+        return Placement(wear=_wear(args.wear), top=args.top, chin_drop=args.chin_drop)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -57,8 +86,36 @@ def _range(text: str) -> tuple[float, float]:
     try:
         low, high = (float(x) for x in text.split(","))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.2,0.8 or -1,5, got {text!r}") from exc
     return low, high
+
+
+# Numeric options and their allowed range (low, high; None: no upper bound), checked before any work.
+LIMITS = {
+    "workers": ("--workers", 1, None),
+    "per_image": ("--per-image", 1, None),
+    "quality": ("--quality", 1, 100),
+    "limit": ("--limit", 1, None),
+    "max_faces": ("--max-faces", 1, None),
+    "count": ("-n/--count", 1, None),
+    "columns": ("--columns", 1, None),
+    "size": ("--size", 16, 2048),
+}
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numbers up front, one line each (exit 2), instead of failing half-way."""
+    for dest, (name, low, high) in LIMITS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if high is None and value < low:
+            raise UsageError(f"{name} must be at least {low} (got {value})")
+        if high is not None and not low <= value <= high:
+            raise UsageError(f"{name} must be between {low} and {high} (got {value})")
+    if getattr(args, "per_image", 1) > MAX_PER_IMAGE and not args.allow_many:
+        raise UsageError(f"--per-image {args.per_image} is more than {MAX_PER_IMAGE:,} variants per photo; "
+                         f"add --allow-many if you mean it")
 
 
 def _add_style_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,15 +136,16 @@ def _add_style_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maskgen", description="Realistic, varied synthetic face masks.")
+    parser = _Parser(prog="maskgen", description="Realistic, varied synthetic face masks.")
     parser.add_argument("--version", action="version", version=f"maskgen {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every failure as it happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
     render = sub.add_parser("render", help="mask every photo under SRC into DST, mirroring the folder tree",
-                            description="Mask every photo under SRC into DST, mirroring its folder tree. "
-                                        "Writes DST/manifest.jsonl (one line per output) and DST/summary.json.")
-    render.add_argument("src", type=Path)
+                            description="Mask every photo under SRC (a folder, or one photo) into DST, mirroring "
+                                        "its folder tree. Writes DST/manifest.jsonl (one line per output), "
+                                        "DST/run.json (the options) and DST/summary.json.")
+    render.add_argument("src", type=Path, help="a folder (searched recursively) or one photo")
     render.add_argument("dst", type=Path)
     _add_style_arguments(render)
     render.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -97,39 +155,47 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--address", default=None,
                         help="with --engine ray: join this cluster (e.g. 10.0.0.5:6379); default: start a "
                              "local Ray with --workers CPUs")
-    render.add_argument("--per-image", type=int, default=1, metavar="K", help="K masked variants per photo")
+    render.add_argument("--per-image", type=int, default=1, metavar="K",
+                        help=f"K masked variants per photo (at most {MAX_PER_IMAGE:,} without --allow-many)")
+    render.add_argument("--allow-many", action="store_true", help=f"allow --per-image above {MAX_PER_IMAGE:,}")
     render.add_argument("--format", dest="image_format", default=None, choices=("jpg", "png", "webp", "bmp", "tif"),
-                        help="output format (default: keep each file's own)")
-    render.add_argument("--quality", type=int, default=95, help="JPEG quality (default: 95)")
-    render.add_argument("--resume", action="store_true", help="continue an interrupted run in DST")
-    render.add_argument("--overwrite", action="store_true", help="render into a non-empty DST anyway")
-    render.add_argument("--limit", type=int, default=None, help="only the first N files (sorted)")
+                        help="output format (default: keep each file's own; GIF becomes PNG)")
+    render.add_argument("--quality", type=int, default=95, help="JPEG quality, 1..100 (default: 95)")
+    render.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in DST (with the options it was started with)")
+    render.add_argument("--overwrite", action="store_true",
+                        help="start again in a non-empty DST: the outputs of the run recorded there are removed")
+    render.add_argument("--limit", type=int, default=None, help="only the first N files (sorted), N >= 1")
     render.add_argument("--dry-run", action="store_true", help="list what would be done, write nothing")
     render.add_argument("--manifest", choices=("jsonl", "csv"), default="jsonl",
                         help="also write manifest.csv when csv (the JSONL journal is always kept)")
     render.add_argument("--save-occlusion", action="store_true",
                         help="write NAME.occlusion.png (255 = covered) beside each output")
+    render.add_argument("--keep-unmasked", action="store_true",
+                        help="copy photos with no face (or none maskable) to DST unchanged, so DST has every "
+                             "readable photo; their status stays no_face, with kept_unmasked: true")
     render.add_argument("--cache", type=Path, default=None,
                         help="landmark cache file (default: DST/landmarks.sqlite)")
 
     detect = sub.add_parser("detect", help="build the landmark cache for every photo under SRC")
-    detect.add_argument("src", type=Path)
+    detect.add_argument("src", type=Path, help="a folder (searched recursively) or one photo")
     detect.add_argument("--cache", type=Path, required=True, help="cache file to create or extend")
-    detect.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    detect.add_argument("--max-faces", type=int, default=4)
+    detect.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes (default: all cores)")
+    detect.add_argument("--max-faces", type=int, default=4, help="most faces per photo (default: 4)")
 
     preview = sub.add_parser("preview", help="a contact sheet of N random photos from SRC, masked")
     preview.add_argument("src", type=Path, help="a folder (searched recursively) or one photo")
     preview.add_argument("--out", type=Path, required=True, help="PNG to write")
-    preview.add_argument("-n", "--count", type=int, default=24)
-    preview.add_argument("--columns", type=int, default=8)
-    preview.add_argument("--size", type=int, default=160, help="tile size in px")
+    preview.add_argument("-n", "--count", type=int, default=24, help="photos on the sheet (default: 24)")
+    preview.add_argument("--columns", type=int, default=8, help="tiles per row (default: 8)")
+    preview.add_argument("--size", type=int, default=160, help="tile size in px, 16..2048 (default: 160)")
     _add_style_arguments(preview)
 
     demo = sub.add_parser("demo", help="render the bundled sample faces in every style into a contact sheet")
-    demo.add_argument("--out", type=Path, default=Path("demo-out/contact-sheet.png"))
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--size", type=int, default=160)
+    demo.add_argument("--out", type=Path, default=Path("demo-out/contact-sheet.png"), help="PNG to write")
+    demo.add_argument("--seed", type=int, default=0, help="global seed (default: 0)")
+    demo.add_argument("--size", type=int, default=160, help="tile size in px, 16..2048 (default: 160)")
     return parser
 
 
@@ -141,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
     commands = {"render": cmd_render, "detect": cmd_detect, "preview": cmd_preview, "demo": cmd_demo}
     try:
+        _validate(args)
         return commands[args.command](args)
     except UsageError as exc:
         print(f"maskgen {args.command}: error: {exc}", file=sys.stderr)
@@ -155,50 +222,122 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- render ------------------------------------------------------------------------------------------------
 
-def _check_dirs(src: Path, dst: Path, resume: bool, overwrite: bool, dry_run: bool) -> None:
+def _source(src: Path) -> tuple[Path, str | None]:
+    """The folder outputs are relative to, and the file name when SRC is one photo (else None)."""
     if not src.exists():
         raise UsageError(f"SRC does not exist: {src}")
+    if src.is_file():
+        if not is_image_path(src):
+            raise UsageError(f"SRC is a file but not an image ({' '.join(sorted(IMAGE_SUFFIXES))}): {src}")
+        if not os.access(src, os.R_OK):
+            raise UsageError(f"SRC is not readable: {src}")
+        return src.parent, src.name
     if not src.is_dir():
-        raise UsageError(f"SRC is not a folder: {src}")
+        raise UsageError(f"SRC is neither a folder nor a file: {src}")
     if not os.access(src, os.R_OK | os.X_OK):
         raise UsageError(f"SRC is not readable: {src}")
-    src_r, dst_r = src.resolve(), dst.resolve()
-    if dst_r == src_r or src_r in dst_r.parents:
+    return src, None
+
+
+def _tasks(root: Path, name: str | None) -> list[Task]:
+    return [Task(name)] if name is not None else scan_tree(root)
+
+
+def _check_dst(src: Path, root: Path, single: bool, dst: Path, args: argparse.Namespace) -> None:
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other: continue the run in DST, or start again")
+    src_r, root_r, dst_r = src.resolve(), root.resolve(), dst.resolve()
+    if single and dst_r == root_r:
+        raise UsageError("DST must not be the folder SRC is in (the output would replace the photo)")
+    if not single and (dst_r == src_r or src_r in dst_r.parents):
         raise UsageError("DST must not be SRC or lie inside it (outputs would be read back as inputs)")
     if dst.exists() and not dst.is_dir():
         raise UsageError(f"DST exists and is not a folder: {dst}")
-    if not dry_run and dst.exists() and any(dst.iterdir()) and not (resume or overwrite):
+    if not args.dry_run and dst.exists() and any(dst.iterdir()) and not (args.resume or args.overwrite):
         raise UsageError(f"DST is not empty: {dst}; use --resume to continue a run there, or --overwrite")
 
 
+# The options a run's outputs depend on, as recorded in DST/run.json: a resume must repeat them. (--workers,
+# --engine, --address, --limit, --manifest, --cache and --dry-run change no output byte and may differ.)
+RUN_OPTIONS = {"src": "SRC", "style": "--style", "seed": "--seed", "per_image": "--per-image",
+               "format": "--format", "quality": "--quality", "wear": "--wear", "top": "--top",
+               "chin_drop": "--chin-drop", "textures": "--textures", "save_occlusion": "--save-occlusion",
+               "max_faces": "--max-faces", "keep_unmasked": "--keep-unmasked"}
+
+
+def _run_options(args: argparse.Namespace, options: RenderOptions) -> dict[str, Any]:
+    values = {"src": str(args.src.resolve()), "style": options.style, "seed": options.seed,
+              "per_image": options.per_image, "format": options.image_format, "quality": options.quality,
+              "wear": _wear(args.wear), "top": args.top, "chin_drop": args.chin_drop,
+              "textures": list(options.texture_dirs), "save_occlusion": options.save_occlusion,
+              "max_faces": options.max_faces, "keep_unmasked": options.keep_unmasked}
+    return json.loads(json.dumps(values))  # as it reads back from run.json (tuples as lists)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def _check_resume(dst: Path, current: dict[str, Any]) -> None:
+    """Refuse a resume whose output-changing options differ from those recorded when the run started."""
+    path = dst / RUN
+    if not path.exists():
+        if (dst / MANIFEST).exists():
+            print(f"maskgen render: warning: {path} is missing (a run from an older maskgen); cannot check that "
+                  f"the options match the run being resumed", file=sys.stderr)
+        return
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["options"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read the recorded options in {path} ({exc}); use --overwrite to start again") \
+            from exc
+    differences = [f"{name}: {_show(current[key])} != {_show(recorded[key])} recorded"
+                   for key, name in RUN_OPTIONS.items() if key in recorded and current[key] != recorded[key]]
+    if differences:
+        raise UsageError("cannot --resume with other options than the run in DST (" + "; ".join(differences)
+                         + "); repeat the recorded options (DST/run.json), or use --overwrite to start again")
+
+
 def cmd_render(args: argparse.Namespace) -> int:
-    _check_dirs(args.src, args.dst, args.resume, args.overwrite, args.dry_run)
-    if args.per_image < 1 or args.workers < 1:
-        raise UsageError("--per-image and --workers must be at least 1")
+    root, single = _source(args.src)
+    _check_dst(args.src, root, single is not None, args.dst, args)
     options = RenderOptions(
-        src=str(args.src.resolve()), dst=str(args.dst.resolve()), style=args.style, seed=args.seed,
+        src=str(root.resolve()), dst=str(args.dst.resolve()), style=args.style, seed=args.seed,
         per_image=args.per_image, image_format=args.image_format, save_occlusion=args.save_occlusion,
         cache=str((args.cache or args.dst / "landmarks.sqlite").resolve()), placement=_placement(args),
         texture_dirs=tuple(str(Path(t).resolve()) for t in args.textures), max_faces=args.max_faces,
-        quality=args.quality)
+        quality=args.quality, keep_unmasked=args.keep_unmasked)
     for folder in options.texture_dirs:
         if not Path(folder).is_dir():
             raise UsageError(f"texture folder not found: {folder}")
+    run_options = _run_options(args, options)
+    dst = Path(options.dst)
+    if args.resume:
+        _check_resume(dst, run_options)
 
-    tasks = scan_tree(args.src)
+    tasks = _tasks(root, single)
     if args.limit is not None:
         tasks = tasks[: args.limit]
-    dst = Path(options.dst)
     journal = ManifestJournal(dst)
     previous = journal.load() if args.resume else {}
-    todo = [t for t in tasks if not (t.relpath in previous and journal.complete(previous[t.relpath], dst,
-                                                                                options.per_image))]
-    done_before = len(tasks) - len(todo)
-    images = sum(t.is_image for t in todo)
+    stale = journal.load() if args.overwrite else {}  # the earlier run's records: its outputs are removed
+    plan = plan_run(tasks, previous, dst, options.per_image, None if args.engine == "ray" else VARIANT_CHUNK)
+    images = sum(t.is_image for t in tasks if t.relpath in plan.planned)
     if args.dry_run:
-        print(f"would render {images} images ({len(todo) - images} other files listed as skipped; "
-              f"{done_before} already done) from {args.src} into {args.dst} with style {args.style}, "
-              f"{args.per_image} variant(s) each")
+        stale_outputs = sum(bool(r.get(k)) for recs in stale.values() for r in recs for k in ("output", "occlusion"))
+        print(f"would render {images} images ({plan.outputs} outputs; {len(plan.planned) - images} other files "
+              f"listed as skipped; {plan.files_done} already done) from {args.src} into {args.dst} with style "
+              f"{args.style}, {args.per_image} variant(s) each"
+              + (f"; would first remove {stale_outputs} files of the run in DST" if stale_outputs else ""))
+        todo = [t for t in tasks if t.relpath in plan.planned]
         for task in todo[:20]:
             print(f"  {task.relpath}" + ("" if task.is_image else "  (skipped: not an image)"))
         if len(todo) > 20:
@@ -209,39 +348,63 @@ def cmd_render(args: argparse.Namespace) -> int:
         return EXIT_NOTHING_DONE
 
     dst.mkdir(parents=True, exist_ok=True)
-    redo = {t.relpath for t in todo}
-    kept = {t.relpath: previous[t.relpath] for t in tasks if t.relpath in previous and t.relpath not in redo}
+    if args.overwrite:
+        removed = remove_outputs(dst, (r for recs in stale.values() for r in recs))
+        if stale:
+            (dst / "manifest.csv").unlink(missing_ok=True)
+        if removed:
+            print(f"removed {removed} files of the earlier run in {args.dst}")
+    if args.overwrite or not (args.resume and (dst / RUN).exists()):
+        record = {"maskgen": __version__, "command": " ".join(sys.argv), "options": run_options}
+        write_bytes_atomic(dst / RUN, (json.dumps(record, indent=2) + "\n").encode())
     if args.resume or args.overwrite:
-        journal.compact(kept)  # drop torn lines and records of files about to be redone
-    summary = Summary(resumed=done_before)
+        journal.compact(plan.keep)  # drop torn lines and records of outputs about to be redone
+    summary = Summary(resumed=plan.files_done)
     started = time.perf_counter()
     try:
         nodes: dict[str, int] = {}
         if args.engine == "ray":
             from .ray_engine import run_ray
 
-            results = run_ray(todo, options, args.workers, args.address, nodes_seen=nodes)
+            results = run_ray(plan.todo, options, args.workers, args.address, nodes_seen=nodes)
         else:
-            results = run_local(todo, options, args.workers)
-        with tqdm(total=len(todo), unit="file", desc="masking", dynamic_ncols=True) as bar:
+            results = run_local(plan.todo, options, args.workers)
+        remaining = dict(plan.planned)  # outputs still to come, by source
+        with tqdm(total=plan.outputs, unit="output", desc="masking", dynamic_ncols=True) as bar:
             for records in results:
+                if not records:
+                    continue
+                source = records[0]["source"]
+                if records[0].get("variant") is None:  # the file ended as a whole (each of its tasks says so)
+                    if source not in remaining:
+                        continue
+                    count, files = remaining.pop(source), 1
+                else:
+                    count = len(records)
+                    left = remaining.get(source, 0) - count
+                    files = int(source in remaining and left <= 0)
+                    if left <= 0:
+                        remaining.pop(source, None)
+                    else:
+                        remaining[source] = left
                 journal.append(records)
-                summary.add(records)
+                summary.add(records, files)
                 for r in records:
                     if r["status"] != "rendered":
                         log.info("%s: %s (%s)", r["source"], r["status"], r["reason"])
-                bar.update(1)
+                bar.update(count)
     finally:
         journal.close()
         summary.seconds = time.perf_counter() - started
     recorded = journal.load()
     if args.manifest == "csv":
         write_csv_manifest(dst, [r for recs in recorded.values() for r in recs])
-    totals = Summary(resumed=done_before, seconds=summary.seconds)
+    totals = Summary(resumed=plan.files_done, seconds=summary.seconds)
     for recs in recorded.values():
         totals.add(recs)
     report = {"command": " ".join(sys.argv), "this_run": summary.as_dict(), "all": totals.as_dict(),
-              "style": args.style, "seed": args.seed, "workers": args.workers, "engine": args.engine}
+              "style": args.style, "seed": args.seed, "workers": args.workers, "engine": args.engine,
+              "options": run_options}
     if args.engine == "ray":
         report["ray_files_per_node"] = nodes
     write_bytes_atomic(dst / SUMMARY, (json.dumps(report, indent=2) + "\n").encode())
@@ -266,16 +429,20 @@ def _process(args: tuple[Task, RenderOptions]) -> list[dict[str, Any]]:
 
 
 def run_local(tasks: list[Task], options: RenderOptions, workers: int):
-    """Results as they finish, in any order (each file's output depends only on its own seed)."""
+    """Lists of records as they finish, in any order (each output depends only on its own seed): one record
+    per output in one process, one task's records (a file, or a run of at most VARIANT_CHUNK of its variants)
+    with several."""
     if workers <= 1:
         _init_worker_inline()
         for task in tasks:
-            yield process_file(task, options)
+            for record in iter_process_file(task, options):
+                yield [record]
         return
     context = multiprocessing.get_context("spawn")  # fork would copy MediaPipe's threads half-initialised
     pool = context.Pool(workers, initializer=_init_worker)
+    chunksize = 4 if options.per_image == 1 else 1  # several variants per task already; report each at once
     try:
-        yield from pool.imap_unordered(_process, [(t, options) for t in tasks], chunksize=4)
+        yield from pool.imap_unordered(_process, [(t, options) for t in tasks], chunksize=chunksize)
         pool.close()
     except BaseException:
         pool.terminate()
@@ -293,31 +460,25 @@ def _init_worker_inline() -> None:
 # --- detect ------------------------------------------------------------------------------------------------
 
 def _detect_one(args: tuple[str, str, str, int]) -> tuple[str, str | None]:
+    """One photo through render's own stage one (same reading, size check and cache), so a file is classed
+    the same by both commands."""
     relpath, src, cache_path, max_faces = args
-    from .batch import landmark_cache
-    from .landmarks import detect_faces
-
-    cache = landmark_cache(cache_path, src)
-    path = Path(src) / relpath
-    try:
-        image = read_image(path)
-        faces = cache.faces_for_file(path, lambda _: (detect_faces(image, max_faces), image.shape[:2]))
-    except (ImageError, OSError, ValueError) as exc:
-        return relpath, f"unreadable: {exc}"
-    return relpath, None if faces else "no face"
+    found = detect_file(Task(relpath), RenderOptions(src=src, dst="", cache=cache_path, max_faces=max_faces))
+    if found.early is not None:
+        return relpath, f"{found.early[0]['status']}: {found.early[0]['reason']}"
+    return relpath, None if len(found.landmarks) else "no face"
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    if not args.src.is_dir():
-        raise UsageError(f"SRC is not a folder: {args.src}")
+    root, single = _source(args.src)
     from .cache import LandmarkCache
 
-    LandmarkCache(args.cache, root=args.src)  # create the schema once, before workers race to
-    tasks = [t for t in scan_tree(args.src) if t.is_image]
+    LandmarkCache(args.cache, root=root)  # create the schema once, before workers race to
+    tasks = [t for t in _tasks(root, single) if t.is_image]
     if not tasks:
         print(f"maskgen detect: no image files under {args.src}", file=sys.stderr)
         return EXIT_NOTHING_DONE
-    jobs = [(t.relpath, str(args.src.resolve()), str(args.cache.resolve()), args.max_faces) for t in tasks]
+    jobs = [(t.relpath, str(root.resolve()), str(args.cache.resolve()), args.max_faces) for t in tasks]
     problems: dict[str, int] = {}
     if args.workers <= 1:
         _init_worker_inline()
@@ -329,15 +490,17 @@ def cmd_detect(args: argparse.Namespace) -> int:
     try:
         for relpath, problem in tqdm(results, total=len(jobs), unit="file", desc="detecting"):
             if problem:
-                problems[problem.split(":")[0]] = problems.get(problem.split(":")[0], 0) + 1
+                kind = problem.split(":")[0]
+                problems[kind] = problems.get(kind, 0) + 1
                 log.info("%s: %s", relpath, problem)
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
     found = len(jobs) - sum(problems.values())
-    print(f"{len(jobs)} images: face found in {found} ({100.0 * found / len(jobs):.1f} %), "
-          + ", ".join(f"{k}: {v}" for k, v in problems.items()) + f"; cache: {args.cache}")
+    parts = [f"{len(jobs)} images: face found in {found} ({100.0 * found / len(jobs):.1f} %)"]
+    parts += [f"{kind}: {count}" for kind, count in sorted(problems.items())]
+    print(", ".join(parts) + f"; cache: {args.cache}")
     return EXIT_OK if found else EXIT_NOTHING_DONE
 
 
@@ -347,12 +510,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from .render import render
     from .sheet import contact_sheet
 
-    if args.src.is_file():
-        files = [args.src]
-    elif args.src.is_dir():
-        files = [args.src / t.relpath for t in scan_tree(args.src) if t.is_image]
-    else:
-        raise UsageError(f"SRC does not exist: {args.src}")
+    root, single = _source(args.src)
+    files = [root / t.relpath for t in _tasks(root, single) if t.is_image]
     if not files:
         print(f"maskgen preview: no image files under {args.src}", file=sys.stderr)
         return EXIT_NOTHING_DONE
@@ -373,6 +532,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         kinds = sorted({p["kind"] for p in result.params if p.get("status") == "masked"})
         captions.append(",".join(kinds) if kinds else (result.reason or "no face"))
     if not images:
+        print(f"maskgen preview: none of the {len(picks)} photos picked could be read (see the warnings above)",
+              file=sys.stderr)
         return EXIT_NOTHING_DONE
     sheet = contact_sheet(images, captions, columns=args.columns, size=args.size)
     write_image(args.out, sheet)

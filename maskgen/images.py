@@ -14,7 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+# Formats read from disk: OpenCV's, plus GIF through Pillow (first frame). OpenCV writes all of them but GIF.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".gif"})
+WRITE_SUFFIXES = IMAGE_SUFFIXES - {".gif"}
+# Formats that hold 16 bits per channel; anything else is written with 8.
+DEEP_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".pgm", ".ppm"})
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -36,8 +40,15 @@ def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def writable_suffix(suffix: str) -> str:
+    """The suffix an output keeps: its own when OpenCV can write that format, else ".png" (GIF)."""
+    return suffix if suffix.lower() in WRITE_SUFFIXES else ".png"
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a photo as RGB(A) or greyscale, keeping its bit depth. Raises ImageError with the reason."""
+    """Read a photo as RGB(A) or greyscale, keeping its bit depth. Raises ImageError with the reason.
+
+    GIFs (which OpenCV cannot read) are read with Pillow: the first frame, grey when its palette is grey."""
     path = Path(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)  # np.fromfile copes with non-ASCII paths, cv2.imread does not
@@ -45,6 +56,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if data.size == 0:
         raise ImageError(f"empty file: {path}")
+    if bytes(data[:6]) in (b"GIF87a", b"GIF89a"):
+        return _read_gif(path, data)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"not a readable image (corrupt or unsupported format): {path}")
@@ -55,6 +68,25 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return image
+
+
+def _read_gif(path: Path, data: np.ndarray) -> np.ndarray:
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as gif:
+            gif.seek(0)
+            has_alpha = "transparency" in gif.info or gif.mode in ("RGBA", "LA", "PA")
+            image = np.asarray(gif.convert("RGBA" if has_alpha else "RGB"))
+    except (OSError, UnidentifiedImageError, ValueError, EOFError) as exc:
+        reason = "truncated image file" if "truncated" in str(exc) else "not a readable image (corrupt GIF)"
+        raise ImageError(f"{reason}: {path}") from exc
+    rgb = image[..., :3]
+    if not has_alpha and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+        return np.ascontiguousarray(rgb[..., 0])  # a grey palette: one channel, as a grey JPEG would read
+    return np.ascontiguousarray(image)
 
 
 def _looks_truncated(path: Path, data: np.ndarray) -> bool:
@@ -69,9 +101,13 @@ def _looks_truncated(path: Path, data: np.ndarray) -> bool:
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> None:
-    """Write atomically: encode to memory, write a temporary file beside the target, then rename it."""
+    """Write atomically: encode to memory, write a temporary file beside the target, then rename it.
+
+    uint16 stays 16-bit in PNG, TIFF, PGM and PPM and is scaled to 8 bits for JPEG, WebP and BMP; float images
+    (in [0, 1]) are scaled to 8 bits; bool maps become 0/255."""
     path = Path(path)
     suffix = path.suffix.lower() or ".png"
+    image = _encodable_depth(np.asarray(image), suffix)
     bgr = image
     if image.ndim == 3 and image.shape[2] == 3:
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -82,6 +118,22 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
     if not ok:
         raise ImageError(f"cannot encode image as {suffix}: {path}")
     write_bytes_atomic(path, encoded.tobytes())
+
+
+def _encodable_depth(image: np.ndarray, suffix: str) -> np.ndarray:
+    """The array at a bit depth the format holds, scaled (OpenCV would cast 16-bit or float to 8 bits unscaled)."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        if suffix in DEEP_SUFFIXES:
+            return image
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)  # 65535 -> 255, rounded
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * np.uint8(255)
+    if np.issubdtype(image.dtype, np.floating):
+        scaled = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        return (np.clip(scaled, 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+    raise ImageError(f"cannot write an image of dtype {image.dtype}; use uint8, uint16 or float in [0, 1]")
 
 
 def write_bytes_atomic(path: Path, payload: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -189,3 +190,239 @@ def test_a_cached_file_is_not_decoded_to_find_its_faces(dataset, tmp_path, monke
     detection = detect_file(task, fresh)
     assert detection.image is not None and len(decoded) == 2
     assert render_file(detection, fresh)[0]["status"] == "rendered" and len(decoded) == 2
+
+
+def test_16_bit_photo_rendered_as_jpeg_keeps_its_tones(tmp_path):
+    import numpy as np
+
+    photo = maskgen.load_sample("Heather_Mills_0004_color112")
+    out = {}
+    for name, image in (("deep", photo.astype(np.uint16) * 257), ("plain", photo)):
+        src = tmp_path / name / "src"
+        maskgen.write_image(src / "face.png", image)
+        assert main(["render", str(src), str(tmp_path / name / "dst"), "--workers", "1", "--format", "jpg"]) \
+            == EXIT_OK
+        out[name] = maskgen.read_image(tmp_path / name / "dst" / "face.jpg")
+    assert out["deep"].dtype == np.uint8
+    # the same picture as from the 8-bit photo (not the white image of an unscaled cast)
+    assert np.abs(out["deep"].astype(int) - out["plain"]).mean() < 2
+
+
+def test_overwrite_leaves_exactly_the_new_runs_outputs(dataset, tmp_path, capsys):
+    dst = tmp_path / "dst"
+    assert main(["render", str(dataset), str(dst), "--workers", "1", "--per-image", "3", "--save-occlusion",
+                 "--limit", "9", "--manifest", "csv"]) == EXIT_OK  # 5 broken files, 4 faces
+    assert len(list(dst.rglob("*_m2.jpg"))) == 4
+    (dst / "train" / "mine.txt").write_text("a file of the user's own")
+    (dst / "notes").mkdir()
+    (dst / "notes" / "keep.jpg").write_bytes(b"not written by maskgen")
+    assert main(["render", str(dataset), str(dst), "--workers", "1", "--overwrite", "--style", "surgical",
+                 "--limit", "9"]) == EXIT_OK
+    assert "removed 24 files of the earlier run" in capsys.readouterr().out
+    listed = {r["output"] for r in records(dst) if r["output"]}
+    images = {p.relative_to(dst).as_posix() for p in dst.rglob("*.jpg")} - {"notes/keep.jpg"}
+    assert images == listed and len(listed) == 4
+    assert not list(dst.rglob("*.occlusion.png")) and not (dst / "manifest.csv").exists()
+    assert (dst / "train" / "mine.txt").is_file() and (dst / "notes" / "keep.jpg").is_file()
+
+
+def test_resume_refuses_options_that_differ_from_the_recorded_run(dataset, tmp_path, capsys):
+    dst = tmp_path / "dst"
+    assert main(["render", str(dataset), str(dst), "--workers", "1", "--limit", "7"]) == EXIT_OK
+    before = (dst / "manifest.jsonl").read_bytes()
+    capsys.readouterr()
+    assert main(["render", str(dataset), str(dst), "--resume", "--style", "surgical", "--seed", "9",
+                 "--chin-drop", "0.1,0.2", "--limit", "7"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    for difference in ("--style: surgical != varied recorded", "--seed: 9 != 0 recorded",
+                       "--chin-drop: 0.1,0.2 != unset recorded"):
+        assert difference in err
+    assert (dst / "manifest.jsonl").read_bytes() == before
+    # options that change no output byte may differ; the rest of the files are rendered
+    assert main(["render", str(dataset), str(dst), "--resume", "--workers", "2", "--manifest", "csv"]) == EXIT_OK
+    assert json.loads((dst / "run.json").read_text())["options"]["style"] == "varied"
+    assert len(records(dst)) == 13
+    assert main(["render", str(dataset), str(dst), "--resume", "--overwrite"]) == EXIT_USAGE
+
+
+def test_many_variants_are_journalled_as_written_and_resume_renders_only_the_missing(tmp_path, monkeypatch,
+                                                                                     capsys):
+    from maskgen import cli
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(maskgen.sample_paths()[0], src / "face.jpg")
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(["render", str(src), str(whole), "--workers", "1", "--per-image", "20"]) == EXIT_OK
+    assert "20/20" in capsys.readouterr().err  # the progress bar counts outputs, not files
+
+    real = cli.iter_process_file
+
+    def killed_after_five(task, options):
+        for count, record in enumerate(real(task, options)):
+            if count == 5:
+                raise KeyboardInterrupt
+            yield record
+
+    monkeypatch.setattr(cli, "iter_process_file", killed_after_five)
+    assert main(["render", str(src), str(cut), "--workers", "1", "--per-image", "20"]) == 130
+    assert sorted(r["variant"] for r in records(cut)) == [0, 1, 2, 3, 4]  # each variant recorded as written
+    monkeypatch.setattr(cli, "iter_process_file", real)
+    assert main(["render", str(src), str(cut), "--workers", "2", "--per-image", "20", "--resume"]) == EXIT_OK
+    assert json.loads((cut / "summary.json").read_text())["this_run"]["outputs"] == 15
+    assert sorted(r["variant"] for r in records(cut)) == list(range(20))
+    assert outputs(cut) == outputs(whole) and len(outputs(whole)) == 20
+
+    assert main(["render", str(src), str(tmp_path / "x"), "--per-image", "20000"]) == EXIT_USAGE
+    assert "--allow-many" in capsys.readouterr().err
+    assert main(["render", str(src), str(tmp_path / "x"), "--per-image", "20000", "--allow-many",
+                 "--dry-run"]) == EXIT_OK
+    assert "20000 outputs" in capsys.readouterr().out
+
+
+def test_split_files_give_the_same_bytes_whatever_the_workers(tmp_path):
+    from maskgen.batch import VARIANT_CHUNK
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for path in maskgen.sample_paths()[:2]:
+        shutil.copy(path, src / path.name)
+    one, two = tmp_path / "one", tmp_path / "two"
+    k = str(2 * VARIANT_CHUNK + 3)
+    assert main(["render", str(src), str(one), "--workers", "1", "--per-image", k, "--format", "png"]) == EXIT_OK
+    assert main(["render", str(src), str(two), "--workers", "2", "--per-image", k, "--format", "png"]) == EXIT_OK
+    pngs = lambda d: {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*.png")}
+    assert pngs(one) == pngs(two) and len(pngs(one)) == 2 * int(k)
+    summary = json.loads((two / "summary.json").read_text())["this_run"]
+    assert summary["files"] == 2 and summary["outputs"] == 2 * int(k)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["render", "SRC", "DST", "--limit", "0"], "--limit must be at least 1 (got 0)"),
+    (["render", "SRC", "DST", "--limit", "-3"], "--limit must be at least 1 (got -3)"),
+    (["render", "SRC", "DST", "--workers", "0"], "--workers must be at least 1"),
+    (["render", "SRC", "DST", "--per-image", "0"], "--per-image must be at least 1"),
+    (["render", "SRC", "DST", "--quality", "0"], "--quality must be between 1 and 100"),
+    (["render", "SRC", "DST", "--quality", "101"], "--quality must be between 1 and 100"),
+    (["render", "SRC", "DST", "--max-faces", "0"], "--max-faces must be at least 1"),
+    (["detect", "SRC", "--cache", "c.sqlite", "--workers", "-1"], "--workers must be at least 1"),
+    (["detect", "SRC", "--cache", "c.sqlite", "--max-faces", "0"], "--max-faces must be at least 1"),
+    (["preview", "SRC", "--out", "s.png", "-n", "0"], "-n/--count must be at least 1"),
+    (["preview", "SRC", "--out", "s.png", "--columns", "0"], "--columns must be at least 1"),
+    (["preview", "SRC", "--out", "s.png", "--size", "2"], "--size must be between 16 and 2048"),
+    (["preview", "SRC", "--out", "s.png", "--max-faces", "0"], "--max-faces must be at least 1"),
+    (["demo", "--out", "d.png", "--size", "0"], "--size must be between 16 and 2048"),
+])
+def test_out_of_range_numbers_are_refused_before_any_work(dataset, tmp_path, capsys, argv, message):
+    argv = [str(dataset) if a == "SRC" else str(tmp_path / "dst") if a == "DST" else
+            str(tmp_path / a) if a.endswith((".png", ".sqlite")) else a for a in argv]
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["src"]  # nothing written
+
+
+def test_negative_ranges_are_values_not_options():
+    from maskgen.cli import build_parser
+
+    args = build_parser().parse_args(["render", "a", "b", "--chin-drop", "-1,5", "--top", "-0.1,0.5",
+                                      "--seed", "-4"])
+    assert args.chin_drop == (-1.0, 5.0) and args.top == (-0.1, 0.5) and args.seed == -4
+    args = build_parser().parse_args(["preview", "a", "--out", "s.png", "--chin-drop", "-.5,-1e-1"])
+    assert args.chin_drop == (-0.5, -0.1)
+
+
+def test_detect_reports_and_classes_files_like_render(dataset, tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(dataset / "eval" / "negative" / "dot.png"), np.zeros((1, 1, 3), np.uint8))
+    cache = tmp_path / "faces.sqlite"
+    assert main(["detect", str(dataset), "--cache", str(cache), "--workers", "1"]) == EXIT_OK
+    line = capsys.readouterr().out.strip()
+    assert line == f"13 images: face found in 8 (61.5 %), no face: 1, unreadable: 4; cache: {cache}"
+    dst = tmp_path / "dst"
+    assert main(["render", str(dataset), str(dst), "--cache", str(cache), "--workers", "1"]) == EXIT_OK
+    dot = next(r for r in records(dst) if r["source"].endswith("dot.png"))
+    assert dot["status"] == "unreadable" and "too small" in dot["reason"]
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    shutil.copy(maskgen.sample_paths()[0], faces)
+    capsys.readouterr()
+    assert main(["detect", str(faces), "--cache", str(cache), "--workers", "1"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() == f"1 images: face found in 1 (100.0 %); cache: {cache}"
+
+
+def test_keep_unmasked_copies_photos_without_a_face(dataset, tmp_path):
+    dst = tmp_path / "dst"
+    assert main(["render", str(dataset), str(dst), "--workers", "1", "--keep-unmasked", "--save-occlusion"]) \
+        == EXIT_OK
+    noface = next(r for r in records(dst) if r["source"] == "eval/negative/noface.png")
+    assert noface["status"] == "no_face" and noface["kept_unmasked"] is True
+    assert (dst / noface["output"]).read_bytes() == (dataset / "eval/negative/noface.png").read_bytes()
+    assert not maskgen.read_image(dst / noface["occlusion"]).any()
+    readable = {r["source"] for r in records(dst) if r["status"] in ("rendered", "no_face")}
+    assert all((dst / r["output"]).is_file() for r in records(dst) if r["source"] in readable)
+    again = tmp_path / "again"
+    assert main(["render", str(dataset), str(again), "--workers", "1", "--keep-unmasked", "--format", "jpg"]) \
+        == EXIT_OK
+    copy = maskgen.read_image(again / "eval/negative/noface.jpg")  # re-encoded in the asked format
+    assert copy.shape == (90, 90, 3)
+    assert main(["render", str(dataset), str(again), "--workers", "1", "--keep-unmasked", "--format", "jpg",
+                 "--resume"]) == EXIT_OK
+    assert json.loads((again / "summary.json").read_text())["this_run"]["files"] == 0  # the copies count as done
+
+
+def test_render_takes_one_photo(tmp_path, capsys):
+    photo = tmp_path / "in" / "face.jpg"
+    photo.parent.mkdir()
+    shutil.copy(maskgen.sample_paths()[0], photo)
+    dst = tmp_path / "out"
+    assert main(["render", str(photo), str(dst), "--workers", "1"]) == EXIT_OK
+    assert (dst / "face.jpg").is_file() and [r["source"] for r in records(dst)] == ["face.jpg"]
+    assert main(["render", str(photo), str(photo.parent), "--overwrite"]) == EXIT_USAGE
+    assert "folder SRC is in" in capsys.readouterr().err
+    (tmp_path / "in" / "notes.txt").write_text("x")
+    assert main(["render", str(tmp_path / "in" / "notes.txt"), str(tmp_path / "o2")]) == EXIT_USAGE
+
+
+def test_gif_photos_are_read_and_written_as_png(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(maskgen.load_sample("Heather_Mills_0004_color112")).save(src / "face.gif")
+    dst = tmp_path / "dst"
+    assert main(["render", str(src), str(dst), "--workers", "1"]) == EXIT_OK
+    (record,) = records(dst)
+    assert record["status"] == "rendered" and record["output"] == "face.png"
+    assert maskgen.read_image(dst / "face.png").shape == (112, 112, 3)
+
+
+def test_every_option_is_in_the_docs():
+    """Each command's synopsis at the top of docs/cli.md names every option of that command."""
+    import argparse
+
+    from maskgen.cli import build_parser
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    synopsis = docs.split("```")[1]
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    lines: dict[str, str] = {}
+    command = None
+    for line in synopsis.splitlines():
+        if line.startswith("maskgen "):
+            command = line.split()[1] if line.split()[1] in subparsers.choices else "[global]"
+        if command:
+            lines[command] = lines.get(command, "") + line + "\n"
+    missing = []
+    for name, sub in [("[global]", parser), *subparsers.choices.items()]:
+        text = lines.get(name, "")
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help") and not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text):
+                    missing.append(f"{name} {option}")
+    assert not missing, f"options missing from the synopsis in docs/cli.md: {missing}"

@@ -129,3 +129,45 @@ def test_face_validation_and_transforms(sample_faces):
     assert np.allclose(half.landmarks[:, :2], face.landmarks[:, :2] / 2)
     flip = face.transformed(np.array([[-1, 0, 249], [0, 1, 0]], np.float32), (250, 250))
     assert np.allclose(flip.landmarks[:, 0], 249 - face.landmarks[:, 0])
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".bmp"])
+def test_16_bit_and_float_images_keep_their_gradient_in_8_bit_formats(tmp_path, suffix):
+    """OpenCV casts 16-bit or float to 8 bits without scaling (a white image); they are scaled instead."""
+    ramp = np.tile(np.linspace(0, 1, 256, dtype=np.float64), (32, 1))
+    expected = np.round(ramp * 255)
+    for name, image in (("deep", np.round(ramp * 65535).astype(np.uint16)), ("float", ramp.astype(np.float32)),
+                        ("double", ramp)):
+        path = tmp_path / f"{name}{suffix}"
+        write_image(path, np.dstack([image] * 3))
+        back = read_image(path)
+        assert back.dtype == np.uint8
+        assert np.abs(back[..., 0].astype(float) - expected).max() <= 3, name  # JPEG noise, not a white image
+        assert abs(back.mean() - 127.5) < 2, name
+
+
+def test_16_bit_stays_16_bit_where_the_format_holds_it(tmp_path):
+    deep = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)
+    for suffix in (".png", ".tif"):
+        write_image(tmp_path / f"d{suffix}", deep)
+        assert np.array_equal(read_image(tmp_path / f"d{suffix}"), deep)
+    with pytest.raises(ImageError, match="dtype"):
+        write_image(tmp_path / "x.png", np.zeros((4, 4), np.int32))
+
+
+def test_gif_first_frame_is_read_with_pillow(tmp_path, samples):
+    from PIL import Image
+
+    rgb = samples["Heather_Mills_0004_color112"]
+    frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    frames[0].save(tmp_path / "face.gif", save_all=True, append_images=frames[1:], duration=100)
+    image = read_image(tmp_path / "face.gif")
+    assert image.shape == (112, 112, 3) and image.dtype == np.uint8
+    assert np.abs(image.astype(int) - rgb).mean() < 12  # the first frame (256-colour palette), not the second
+    Image.fromarray(samples["Linda_Sanchez_0001"]).save(tmp_path / "grey.gif")
+    assert read_image(tmp_path / "grey.gif").ndim == 2  # a grey palette reads as one channel
+    whole = (tmp_path / "face.gif").read_bytes()
+    (tmp_path / "cut.gif").write_bytes(whole[: len(whole) // 3])
+    with pytest.raises(ImageError, match="truncated|not a readable"):
+        read_image(tmp_path / "cut.gif")
+    assert maskgen.images.is_image_path("x.GIF") and maskgen.images.writable_suffix(".gif") == ".png"
