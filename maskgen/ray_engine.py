@@ -10,15 +10,18 @@ Needs `pip install maskgen[ray]`. The base package never imports ray.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .batch import Detection, RenderOptions, Task, detect_file, render_file
+from .landmarks import quiet_native_logs
 
 log = logging.getLogger(__name__)
 MAX_BATCH_FILES = 64
@@ -91,18 +94,36 @@ class RenderStage(_Stage):
         return {"records": np.array(records, dtype=object), "node": np.array(nodes, dtype=object)}
 
 
+def _ray_verbose() -> bool:
+    """Ray's chatter (token set-up, execution plans, deprecations, its C++ core's warnings about actor
+    restarts) is not for maskgen's users; `maskgen -v` (the "maskgen" logger at INFO) keeps it."""
+    return logging.getLogger("maskgen").isEnabledFor(logging.INFO)
+
+
+def _quiet_ray() -> None:
+    if not _ray_verbose():
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # read by the driver's C++ core at ray.init
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: str | None = None,
             nodes_seen: dict[str, int] | None = None) -> Iterator[list[dict[str, Any]]]:
     """Yield each file's manifest records as Ray finishes them. `nodes_seen` counts files per Ray node."""
+    _quiet_ray()
     ray = _import_ray()
+    _quiet_ray()  # importing ray configured its loggers afresh
     started_here = not ray.is_initialized()
     if started_here:
-        kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": workers,
+        # "local": a fresh Ray of our own, never whatever cluster `ray start` left running on this machine
+        kwargs: dict[str, Any] = {"address": address} if address else {"address": "local", "num_cpus": workers,
                                                                      "include_dashboard": False}
         host = (address or "127.0.0.1").rsplit(":", 1)[0]
         if host == "localhost" or host.startswith("127."):
             kwargs["_node_ip_address"] = "127.0.0.1" if host == "localhost" else host  # loopback stays loopback
-        ray.init(log_to_driver=False, logging_level=logging.WARNING, **kwargs)
+        verbose = _ray_verbose()
+        with contextlib.nullcontext() if verbose else quiet_native_logs():  # the C++ core's start-up lines
+            ray.init(log_to_driver=False, logging_level=logging.INFO if verbose else logging.ERROR, **kwargs)
     try:
         if not tasks:
             return
@@ -113,10 +134,15 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
         batch = batch_files(len(items), workers)
         dataset = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch))
         pool = max(1, workers)
-        detected = dataset.map_batches(DetectStage, fn_constructor_args=(options,), batch_size=batch,
-                                       concurrency=pool, num_cpus=DETECT_CPUS, scheduling_strategy="SPREAD")
-        rendered = detected.map_batches(RenderStage, fn_constructor_args=(options,), batch_size=batch,
-                                        concurrency=pool, num_cpus=RENDER_CPUS, scheduling_strategy="SPREAD")
+        with warnings.catch_warnings():
+            # SPREAD has no named parameter in Ray 2.60 (pinned); passing it as a remote argument is deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            detected = dataset.map_batches(DetectStage, fn_constructor_args=(options,), batch_size=batch,
+                                           compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=DETECT_CPUS,
+                                           scheduling_strategy="SPREAD")
+            rendered = detected.map_batches(RenderStage, fn_constructor_args=(options,), batch_size=batch,
+                                            compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=RENDER_CPUS,
+                                            scheduling_strategy="SPREAD")
         for row in rendered.iter_rows():
             if nodes_seen is not None:
                 nodes_seen[row["node"]] = nodes_seen.get(row["node"], 0) + 1

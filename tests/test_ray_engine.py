@@ -77,3 +77,21 @@ def test_batches_grow_with_the_job_but_keep_every_worker_busy():
     assert batch_files(1000, 2) == 63  # about eight batches per worker
     assert batch_files(1_000_000, 64) == MAX_BATCH_FILES
     assert batch_files(0, 4) == 1
+
+
+def test_without_address_ray_starts_its_own_and_prints_only_progress(two_node_cluster, tmp_path):
+    """A cluster left running on the machine is not joined unless asked (--address), and Ray's own chatter
+    (token set-up, execution plans, deprecations, the C++ core's restart warning) stays out of the user's way."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for path in maskgen.sample_paths()[:2]:
+        shutil.copy(path, src / path.name)
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("GLOG_minloglevel", "RAY_BACKEND_LOG_LEVEL")}
+    run = subprocess.run([sys.executable, "-m", "maskgen", "render", str(src), str(tmp_path / "dst"), "--engine",
+                          "ray", "--workers", "1"], capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == EXIT_OK, run.stderr[-2000:]
+    noise = [line for line in run.stderr.replace("\r", "\n").splitlines()
+             if line.strip() and not line.startswith("masking")]
+    assert noise == [], noise
+    nodes = json.loads((tmp_path / "dst" / "summary.json").read_text())["ray_files_per_node"]
+    assert len(nodes) == 1
