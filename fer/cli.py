@@ -120,9 +120,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_samples, train_cache = _load(args, args.train_split, args.mask, config.max_train, args.seed)
     val_samples, val_cache = _load(args, args.val_split, val_mask, config.max_val, args.seed)
     train_set = FaceDataset(train_samples, config.image_size, args.mask, train_cache, augment=config.augment,
-                            greyscale=args.greyscale, seed=args.seed)
+                            greyscale=args.greyscale, seed=args.seed, preload=config.preload)
     val_set = FaceDataset(val_samples, config.image_size, val_mask, val_cache, fixed_seed=args.seed,
-                          greyscale=args.greyscale)
+                          greyscale=args.greyscale, preload=config.preload)
     print(f"training {args.model} ({args.config}, mask {args.mask}) on {len(train_set)} photos, "
           f"validating on {len(val_set)} (mask {val_mask}); device {device()}")
     summary = train(args.model, train_set, val_set, config, args.out, weights=args.weights, resume=args.resume,

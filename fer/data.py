@@ -155,6 +155,8 @@ class FaceDataset(torch.utils.data.Dataset):
         fixed_seed: None draws a fresh mask per call (training); an int gives every photo the same mask on
             every call, so all models are scored on the same pixels (evaluation).
         greyscale: convert every photo to grey (replicated to 3 channels).
+        preload: decode every photo once, resized to `size`, into one uint8 array in memory (with its faces
+            scaled to match), and draw masks at that resolution: no decoding or full-size masking per step.
     """
 
     MEAN = np.array([0.5, 0.5, 0.5], np.float32)
@@ -162,7 +164,7 @@ class FaceDataset(torch.utils.data.Dataset):
 
     def __init__(self, samples: list[Sample], size: int, mask: str = "none", cache: LandmarkCache | None = None,
                  augment: bool = False, fixed_seed: int | None = None, greyscale: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, preload: bool = False) -> None:
         if mask not in MASKS:
             raise DatasetError(f"mask must be one of {MASKS}, got {mask!r}")
         if mask != "none" and cache is None:
@@ -171,6 +173,30 @@ class FaceDataset(torch.utils.data.Dataset):
         self.fixed_seed, self.greyscale, self.seed = fixed_seed, greyscale, seed
         self.augment = paper_augmentations(size) if augment else None
         self.epoch = 0
+        self._pixels: np.ndarray | None = None  # (N, size, size, 3) uint8 when preloaded
+        self._faces: list[list[maskgen.Face]] | None = None
+        if preload:
+            self._preload()
+
+    def _preload(self) -> None:
+        pixels = np.empty((len(self.samples), self.size, self.size, 3), np.uint8)
+        faces: list[list[maskgen.Face]] = []
+        for index in tqdm(range(len(self.samples)), desc="decoding", unit="img", leave=False):
+            image = self._read(index)
+            pixels[index] = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+            if self.mask != "none":
+                faces.append([f.scaled_to((self.size, self.size)) for f in self._faces_of(index, image)])
+        self._pixels, self._faces = pixels, faces if self.mask != "none" else None
+
+    def _read(self, index: int) -> np.ndarray:
+        image = to_uint8_rgb(maskgen.read_image(self.samples[index].path))
+        if self.greyscale:
+            image = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+        return image
+
+    def _faces_of(self, index: int, image: np.ndarray) -> list[maskgen.Face]:
+        return self.cache.faces_for_file(self.samples[index].path,
+                                         lambda p: (maskgen.detect_faces(image), image.shape[:2]))
 
     def set_epoch(self, epoch: int) -> None:
         """Key the next pass's random draws to this epoch (fresh masks and augmentations every epoch)."""
@@ -188,14 +214,12 @@ class FaceDataset(torch.utils.data.Dataset):
         return np.array([s.label for s in self.samples])
 
     def load(self, index: int) -> np.ndarray:
-        """The photo as uint8 RGB, masked as configured, at its own size."""
+        """The photo as uint8 RGB, masked as configured, at its own size (at `size` when preloaded)."""
         sample = self.samples[index]
-        image = to_uint8_rgb(maskgen.read_image(sample.path))
-        if self.greyscale:
-            image = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+        image = self._read(index) if self._pixels is None else self._pixels[index].copy()
         if self.mask == "none":
             return image
-        faces = self.cache.faces_for_file(sample.path, lambda p: (maskgen.detect_faces(image), image.shape[:2]))
+        faces = self._faces_of(index, image) if self._faces is None else self._faces[index]
         if self.fixed_seed is not None:
             seed = file_seed(self.fixed_seed, sample.path.name, 0)
         else:
@@ -203,7 +227,9 @@ class FaceDataset(torch.utils.data.Dataset):
         return maskgen.render(image, faces, style=self.mask, seed=seed).image
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = cv2.resize(self.load(index), (self.size, self.size), interpolation=cv2.INTER_AREA)
+        image = self.load(index)
+        if image.shape[:2] != (self.size, self.size):
+            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if self.augment is not None:
             image = reseed(self.augment, derive_seed(self.sample_seed(index), "augment"))(image=image)["image"]
         tensor = (image.astype(np.float32) / 255.0 - self.MEAN) / self.STD

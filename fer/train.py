@@ -45,6 +45,11 @@ class TrainConfig:
     max_train: int | None = None  # a stratified subset of the training set (CPU configs)
     max_val: int | None = None
     workers: int = 2
+    schedule: str = "plateau"  # "plateau" (the paper's reduce-on-plateau) or "onecycle" (warm-up, cosine decay)
+    label_smoothing: float = 0.0
+    bf16: bool = False  # bfloat16 autocast (CPUs with avx512_bf16 run ResNets ~1.7x faster; GPUs too)
+    channels_last: bool = False
+    preload: bool = False  # photos decoded once, at the training size, into memory; masks drawn at that size
 
 
 CONFIGS: dict[str, TrainConfig] = {
@@ -55,6 +60,10 @@ CONFIGS: dict[str, TrainConfig] = {
                             balance="weights", max_train=3000, max_val=600, early_stop_patience=3),
     "cpu-small": TrainConfig(image_size=96, batch_size=32, epochs=8, optimizer="radam", lr=1e-3, weight_decay=1e-4,
                              balance="weights", max_train=9100, max_val=1800, early_stop_patience=4),
+    # the whole training split at 96 px, one-cycle schedule, label smoothing, bf16, photos in memory
+    "cpu-fast": TrainConfig(image_size=96, batch_size=64, epochs=14, optimizer="radam", lr=2e-3, weight_decay=1e-4,
+                            balance="weights", max_val=1800, early_stop_patience=6, schedule="onecycle",
+                            label_smoothing=0.1, bf16=True, preload=True),
     "smoke": TrainConfig(image_size=32, batch_size=4, epochs=1, optimizer="radam", lr=1e-3, augment=False,
                          workers=0),
 }
@@ -94,10 +103,32 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def predict(model: nn.Module, loader: torch.utils.data.DataLoader, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1,
+                                                          patience=config.plateau_patience)
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
+                                                   steps_per_epoch=max(1, steps_per_epoch), pct_start=0.2)
+    raise ValueError(f"unknown schedule {config.schedule!r}; use 'plateau' or 'onecycle'")
+
+
+class Autocast:
+    """bfloat16 autocast on the training device when asked, else nothing (a reusable context factory)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self):
+        return torch.autocast(device().type, dtype=torch.bfloat16, enabled=self.enabled)
+
+
+def predict(model: nn.Module, loader: torch.utils.data.DataLoader, desc: str = "eval",
+            autocast: Autocast | None = None) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     labels, preds = [], []
-    with torch.no_grad():
+    autocast = autocast or Autocast(False)
+    with torch.no_grad(), autocast():
         for images, targets in tqdm(loader, desc=desc, unit="batch", leave=False):
             logits = model(images.to(device()))
             preds.append(logits.argmax(1).cpu().numpy())
@@ -112,13 +143,14 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
     torch.manual_seed(seed)
     np.random.seed(seed)
     model = create_model(model_name, num_classes=len(LABELS), weights=weights).to(device())
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1,
-                                                           patience=config.plateau_patience)
     labels = train_set.labels
     counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
     class_weights = torch.tensor(counts.sum() / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
-    criterion = nn.CrossEntropyLoss(weight=class_weights.to(device()) if config.balance == "weights" else None)
+    criterion = nn.CrossEntropyLoss(weight=class_weights.to(device()) if config.balance == "weights" else None,
+                                    label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(seed)
     if config.balance == "sampler":
         sampler = torch.utils.data.WeightedRandomSampler(class_weights[labels].double(), len(labels),
@@ -130,6 +162,8 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
                                                    num_workers=config.workers,
                                                    drop_last=len(train_set) > config.batch_size)
     val_loader = torch.utils.data.DataLoader(val_set, config.batch_size * 2, num_workers=config.workers)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch=len(train_loader))
+    autocast = Autocast(config.bf16)
 
     start_epoch, best, stale, history = 0, -math.inf, 0, []
     if resume is not None:
@@ -150,16 +184,22 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for images, targets in bar:
             images, targets = images.to(device()), targets.to(device())
+            if config.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
             optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(images), targets)
+            with autocast():
+                loss = criterion(model(images).float(), targets)
             loss.backward()
             optimizer.step()
+            if config.schedule == "onecycle":
+                scheduler.step()
             seen += len(targets)
             loss_sum += loss.item() * len(targets)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
-        y_true, y_pred = predict(model, val_loader)
+        y_true, y_pred = predict(model, val_loader, autocast=autocast)
         metrics = classification_metrics(y_true, y_pred, LABELS)
-        scheduler.step(metrics["balanced_accuracy"])
+        if config.schedule == "plateau":
+            scheduler.step(metrics["balanced_accuracy"])
         row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": optimizer.param_groups[0]["lr"],
                "seconds": time.perf_counter() - started, "images_per_second": seen / (time.perf_counter() - started),
                **{f"val_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}}

@@ -185,3 +185,38 @@ def test_metrics():
     assert m["balanced_accuracy"] == pytest.approx((0.5 + 1.0 + 0.75) / 3)
     assert m["recall"] == {"negative": 0.5, "neutral": 1.0, "positive": 0.75}
     assert m["confusion"][2][0] == 1
+
+
+def test_preloaded_dataset_masks_at_the_training_size_like_the_full_photo(folder_dataset, tmp_path):
+    samples, root = find_samples(folder_dataset, "train")
+    cache = maskgen.cache.LandmarkCache(tmp_path / "c.sqlite", root=root)
+    lazy = FaceDataset(samples, 64, "surgical", cache, seed=2)
+    loaded = FaceDataset(samples, 64, "surgical", cache, seed=2, preload=True)
+    for index in range(len(samples)):
+        small = loaded.load(index)
+        assert small.shape == (64, 64, 3)
+        # the same mask drawn at 64 px: close to the full-size render shrunk to 64 px
+        import cv2
+
+        shrunk = cv2.resize(lazy.load(index), (64, 64), interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - shrunk.astype(int)).mean() < 12
+    image, label = loaded[0]
+    assert image.shape == (3, 64, 64) and label == samples[0].label
+
+
+def test_cpu_fast_options_train_end_to_end(folder_dataset, tmp_path):
+    """One-cycle schedule, label smoothing, bf16 autocast, channels_last and preloading, on a tiny set."""
+    import dataclasses
+
+    from fer.train import CONFIGS, train
+
+    config = dataclasses.replace(CONFIGS["cpu-fast"], epochs=2, workers=0, channels_last=True, image_size=48,
+                                 batch_size=4)
+    samples, root = find_samples(folder_dataset, "train")
+    cache = maskgen.cache.LandmarkCache(tmp_path / "c.sqlite", root=root)
+    train_set = FaceDataset(samples, 48, "varied", cache, augment=True, preload=True)
+    val_set = FaceDataset(samples, 48, "varied", cache, fixed_seed=0, preload=True)
+    summary = train("mobilenet_v2", train_set, val_set, config, tmp_path / "run")
+    lrs = [row["lr"] for row in summary["history"]]
+    assert summary["epochs_run"] == 2 and lrs[0] != lrs[1]  # the one-cycle schedule moves every step
+    assert (tmp_path / "run" / "best.pt").is_file()
