@@ -95,7 +95,7 @@ def scan_tree(src: Path) -> list[Task]:
         for name in sorted(files):
             full = Path(folder) / name
             rel = full.relative_to(src).as_posix()
-            if name.startswith(".") or name in (MANIFEST, SUMMARY):
+            if name.startswith(".") or name in (MANIFEST, SUMMARY, RUN):
                 continue
             tasks.append(Task(relpath=rel, is_image=is_image_path(name)))
     return sorted(tasks, key=lambda t: t.relpath)

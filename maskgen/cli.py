@@ -34,6 +34,7 @@ from .batch import (
     detect_file,
     file_seed,
     iter_process_file,
+    output_relpath,
     plan_run,
     process_file,
     remove_outputs,
@@ -48,7 +49,7 @@ MAX_PER_IMAGE = 10_000  # more needs --allow-many
 log = logging.getLogger("maskgen")
 
 # Values that look like a negative number or a LOW,HIGH range starting with one ("-1", "-0.5", "-1,5",
-# "-0.1,0.5") are values, not options: `--chin-drop -1,5` works as written. argparse's own pattern only takes
+# "-0.1,0.5") are values, not options: `--chin-drop -0.1,0.2` works as written. argparse's own pattern only takes
 # single numbers.
 _NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
 NEGATIVE_VALUE = re.compile(rf"^-{_NUMBER}(?:,-?{_NUMBER})?$", re.IGNORECASE)
@@ -86,7 +87,7 @@ def _range(text: str) -> tuple[float, float]:
     try:
         low, high = (float(x) for x in text.split(","))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.2,0.8 or -1,5, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.2,0.8 or -0.1,0.2, got {text!r}") from exc
     return low, high
 
 
@@ -132,7 +133,7 @@ def _add_style_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how far below the chin, in half face widths")
     parser.add_argument("--textures", action="append", default=[], metavar="DIR",
                         help="extra folder of fabric photos (repeatable)")
-    parser.add_argument("--max-faces", type=int, default=4, help="most faces per photo (default: 4)")
+    parser.add_argument("--max-faces", type=int, default=4, metavar="N", help="most faces per photo (default: 4)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,11 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("src", type=Path, help="a folder (searched recursively) or one photo")
     render.add_argument("dst", type=Path)
     _add_style_arguments(render)
-    render.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    render.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="worker processes (default: all cores)")
     render.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local processes, or Ray Data on a Ray cluster (pip install 'maskgen[ray]')")
-    render.add_argument("--address", default=None,
+    render.add_argument("--address", default=None, metavar="HOST:PORT",
                         help="with --engine ray: join this cluster (e.g. 10.0.0.5:6379); default: start a "
                              "local Ray with --workers CPUs")
     render.add_argument("--per-image", type=int, default=1, metavar="K",
@@ -160,12 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--allow-many", action="store_true", help=f"allow --per-image above {MAX_PER_IMAGE:,}")
     render.add_argument("--format", dest="image_format", default=None, choices=("jpg", "png", "webp", "bmp", "tif"),
                         help="output format (default: keep each file's own; GIF becomes PNG)")
-    render.add_argument("--quality", type=int, default=95, help="JPEG quality, 1..100 (default: 95)")
+    render.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality, 1..100 (default: 95)")
     render.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in DST (with the options it was started with)")
     render.add_argument("--overwrite", action="store_true",
                         help="start again in a non-empty DST: the outputs of the run recorded there are removed")
-    render.add_argument("--limit", type=int, default=None, help="only the first N files (sorted), N >= 1")
+    render.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N files (sorted), N >= 1")
     render.add_argument("--dry-run", action="store_true", help="list what would be done, write nothing")
     render.add_argument("--manifest", choices=("jsonl", "csv"), default="jsonl",
                         help="also write manifest.csv when csv (the JSONL journal is always kept)")
@@ -174,15 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--keep-unmasked", action="store_true",
                         help="copy photos with no face (or none maskable) to DST unchanged, so DST has every "
                              "readable photo; their status stays no_face, with kept_unmasked: true")
-    render.add_argument("--cache", type=Path, default=None,
+    render.add_argument("--cache", type=Path, default=None, metavar="FILE",
                         help="landmark cache file (default: DST/landmarks.sqlite)")
 
     detect = sub.add_parser("detect", help="build the landmark cache for every photo under SRC")
     detect.add_argument("src", type=Path, help="a folder (searched recursively) or one photo")
-    detect.add_argument("--cache", type=Path, required=True, help="cache file to create or extend")
-    detect.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    detect.add_argument("--cache", type=Path, required=True, metavar="FILE", help="cache file to create or extend")
+    detect.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="worker processes (default: all cores)")
-    detect.add_argument("--max-faces", type=int, default=4, help="most faces per photo (default: 4)")
+    detect.add_argument("--max-faces", type=int, default=4, metavar="N", help="most faces per photo (default: 4)")
 
     preview = sub.add_parser("preview", help="a contact sheet of N random photos from SRC, masked")
     preview.add_argument("src", type=Path, help="a folder (searched recursively) or one photo")
@@ -306,6 +307,21 @@ def _check_resume(dst: Path, current: dict[str, Any]) -> None:
                          + "); repeat the recorded options (DST/run.json), or use --overwrite to start again")
 
 
+def _check_clashes(tasks: list[Task], options: RenderOptions) -> None:
+    """Refuse two photos that would write the same output (x.png and x.gif; x.png and x.jpg with --format)."""
+    first: dict[str, str] = {}
+    clashes = []
+    for task in tasks:
+        if task.is_image and task.error is None:
+            out = output_relpath(task.relpath, 0, options.per_image, options.image_format)
+            if out in first:
+                clashes.append(f"{first[out]} and {task.relpath} -> {out}")
+            first.setdefault(out, task.relpath)
+    if clashes:
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise UsageError(f"two photos would write the same output: {clashes[0]}{more}; rename one of them")
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     root, single = _source(args.src)
     _check_dst(args.src, root, single is not None, args.dst, args)
@@ -326,6 +342,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     tasks = _tasks(root, single)
     if args.limit is not None:
         tasks = tasks[: args.limit]
+    _check_clashes(tasks, options)
     journal = ManifestJournal(dst)
     previous = journal.load() if args.resume else {}
     stale = journal.load() if args.overwrite else {}  # the earlier run's records: its outputs are removed
@@ -511,6 +528,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from .sheet import contact_sheet
 
     root, single = _source(args.src)
+    placement = _placement(args)
     files = [root / t.relpath for t in _tasks(root, single) if t.is_image]
     if not files:
         print(f"maskgen preview: no image files under {args.src}", file=sys.stderr)
@@ -519,12 +537,15 @@ def cmd_preview(args: argparse.Namespace) -> int:
     picks = [files[i] for i in rng.choice(len(files), size=min(args.count, len(files)), replace=False)] \
         if len(files) > 1 else files * args.count
     images, captions = [], []
-    placement = _placement(args)
+    unreadable: set[Path] = set()
     for index, path in enumerate(tqdm(picks, unit="photo", desc="preview")):
+        if path in unreadable:
+            continue
         try:
             image = read_image(path)
         except ImageError as exc:
             log.warning("%s", exc)
+            unreadable.add(path)
             continue
         result = render(image, style=args.style, seed=file_seed(args.seed, str(path), index), placement=placement,
                         texture_dirs=args.textures, max_faces=args.max_faces)
@@ -532,8 +553,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         kinds = sorted({p["kind"] for p in result.params if p.get("status") == "masked"})
         captions.append(",".join(kinds) if kinds else (result.reason or "no face"))
     if not images:
-        print(f"maskgen preview: none of the {len(picks)} photos picked could be read (see the warnings above)",
-              file=sys.stderr)
+        print(f"maskgen preview: none of the photos picked could be read ({len(unreadable)} unreadable, "
+              f"see the warnings above)", file=sys.stderr)
         return EXIT_NOTHING_DONE
     sheet = contact_sheet(images, captions, columns=args.columns, size=args.size)
     write_image(args.out, sheet)

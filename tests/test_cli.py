@@ -426,3 +426,23 @@ def test_every_option_is_in_the_docs():
                 if option not in ("-h", "--help") and not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text):
                     missing.append(f"{name} {option}")
     assert not missing, f"options missing from the synopsis in docs/cli.md: {missing}"
+
+
+def test_photos_that_would_write_the_same_output_are_refused(tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(maskgen.sample_paths()[0], src / "face.png")
+    Image.open(maskgen.sample_paths()[1]).save(src / "face.gif")
+    assert main(["render", str(src), str(tmp_path / "dst")]) == EXIT_USAGE
+    assert "face.gif and face.png -> face.png" in capsys.readouterr().err
+    assert not (tmp_path / "dst").exists()
+
+
+def test_preview_says_why_it_made_no_sheet(tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"not a photo")
+    assert main(["preview", str(bad), "--out", str(tmp_path / "s.png")]) == EXIT_NOTHING_DONE
+    assert "none of the photos picked could be read" in capsys.readouterr().err
