@@ -79,8 +79,13 @@ def _wear(text: str) -> str | dict[str, float]:
 def _placement(args: argparse.Namespace) -> Placement:
     try:
         return Placement(wear=_wear(args.wear), top=args.top, chin_drop=args.chin_drop)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    except ValueError as exc:  # Placement names its fields; say which option that was
+        message = str(exc)
+        for field, option in (("chin_drop", "--chin-drop"), ("top", "--top"), ("wear", "--wear")):
+            if message.startswith(field + " "):
+                message = option + message[len(field):]
+                break
+        raise UsageError(message) from exc
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -290,16 +295,23 @@ def _show(value: Any) -> str:
 def _check_resume(dst: Path, current: dict[str, Any]) -> None:
     """Refuse a resume whose output-changing options differ from those recorded when the run started."""
     path = dst / RUN
-    if not path.exists():
-        if (dst / MANIFEST).exists():
-            print(f"maskgen render: warning: {path} is missing (a run from an older maskgen); cannot check that "
-                  f"the options match the run being resumed", file=sys.stderr)
+    if path.exists():
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))["options"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"cannot read the recorded options in {path} ({exc}); use --overwrite to start "
+                             f"again") from exc
+    elif (dst / MANIFEST).exists():  # a run from before run.json: its summary has the style and seed at least
+        try:
+            summary = json.loads((dst / SUMMARY).read_text(encoding="utf-8"))
+            recorded = {"style": summary["style"], "seed": summary["seed"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            recorded = {}
+        print(f"maskgen render: warning: {path} is missing (a run from an older maskgen); only "
+              + (" and ".join(RUN_OPTIONS[k] for k in recorded) or "none") + " of the options can be checked",
+              file=sys.stderr)
+    else:
         return
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))["options"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"cannot read the recorded options in {path} ({exc}); use --overwrite to start again") \
-            from exc
     differences = [f"{name}: {_show(current[key])} != {_show(recorded[key])} recorded"
                    for key, name in RUN_OPTIONS.items() if key in recorded and current[key] != recorded[key]]
     if differences:
@@ -449,6 +461,8 @@ def run_local(tasks: list[Task], options: RenderOptions, workers: int):
     """Lists of records as they finish, in any order (each output depends only on its own seed): one record
     per output in one process, one task's records (a file, or a run of at most VARIANT_CHUNK of its variants)
     with several."""
+    if not tasks:
+        return
     if workers <= 1:
         _init_worker_inline()
         for task in tasks:

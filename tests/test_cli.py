@@ -244,6 +244,10 @@ def test_resume_refuses_options_that_differ_from_the_recorded_run(dataset, tmp_p
     assert json.loads((dst / "run.json").read_text())["options"]["style"] == "varied"
     assert len(records(dst)) == 13
     assert main(["render", str(dataset), str(dst), "--resume", "--overwrite"]) == EXIT_USAGE
+    (dst / "run.json").unlink()  # a run from before run.json: its summary still tells style and seed
+    capsys.readouterr()
+    assert main(["render", str(dataset), str(dst), "--resume", "--seed", "9"]) == EXIT_USAGE
+    assert "--seed: 9 != 0 recorded" in capsys.readouterr().err
 
 
 def test_many_variants_are_journalled_as_written_and_resume_renders_only_the_missing(tmp_path, monkeypatch,
@@ -333,6 +337,13 @@ def test_negative_ranges_are_values_not_options():
     assert args.chin_drop == (-0.5, -0.1)
 
 
+def test_negative_ranges_reach_placement_validation(dataset, tmp_path, capsys):
+    assert main(["render", str(dataset), str(tmp_path / "dst"), "--chin-drop", "-0.1,0.2", "--dry-run"]) == EXIT_OK
+    assert main(["render", str(dataset), str(tmp_path / "dst"), "--chin-drop", "-1,5"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("maskgen render: error: --chin-drop ") and len(err.strip().splitlines()) == 1
+
+
 def test_detect_reports_and_classes_files_like_render(dataset, tmp_path, capsys):
     import cv2
     import numpy as np
@@ -382,6 +393,8 @@ def test_render_takes_one_photo(tmp_path, capsys):
     dst = tmp_path / "out"
     assert main(["render", str(photo), str(dst), "--workers", "1"]) == EXIT_OK
     assert (dst / "face.jpg").is_file() and [r["source"] for r in records(dst)] == ["face.jpg"]
+    assert main(["detect", str(photo), "--cache", str(tmp_path / "c.sqlite"), "--workers", "1"]) == EXIT_OK
+    assert "1 images: face found in 1" in capsys.readouterr().out
     assert main(["render", str(photo), str(photo.parent), "--overwrite"]) == EXIT_USAGE
     assert "folder SRC is in" in capsys.readouterr().err
     (tmp_path / "in" / "notes.txt").write_text("x")
