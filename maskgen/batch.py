@@ -269,7 +269,6 @@ class Plan:
     keep: dict[str, list[dict[str, Any]]]  # records of finished outputs, by source
     planned: dict[str, int]  # outputs this run will write (or records it will add), by source
     files_done: int = 0  # files of the plan already finished
-    outputs_done: int = 0  # outputs (records) of the plan already finished
 
     @property
     def outputs(self) -> int:
@@ -293,7 +292,6 @@ def plan_run(tasks: list[Task], previous: dict[str, list[dict[str, Any]]], dst: 
         ended = final[-1] if final and final[-1].get("variant") is None else None
         if ended is not None and not (ended["status"] == "skipped" and task.is_image):  # not an image, unreadable
             plan.files_done += 1
-            plan.outputs_done += 1
             keep[task.relpath] = final[-1:]
             continue
         if not task.is_image or task.error is not None:
@@ -307,12 +305,11 @@ def plan_run(tasks: list[Task], previous: dict[str, list[dict[str, Any]]], dst: 
             if isinstance(variant, int) and 0 <= variant < per_image and _outputs_exist(record, dst):
                 done[variant] = record
         missing = [v for v in range(per_image) if v not in done]
-        plan.outputs_done += len(done) if chunk is not None or not missing else 0
         if not missing:
             plan.files_done += 1
             keep[task.relpath] = [done[v] for v in sorted(done)]
             continue
-        if chunk is None or per_image <= 1:
+        if chunk is None:
             keep.pop(task.relpath, None)
             todo.append(task)
             planned[task.relpath] = per_image

@@ -362,7 +362,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     images = sum(t.is_image for t in tasks if t.relpath in plan.planned)
     if args.dry_run:
         stale_outputs = sum(bool(r.get(k)) for recs in stale.values() for r in recs for k in ("output", "occlusion"))
-        print(f"would render {images} images ({plan.outputs} outputs; {len(plan.planned) - images} other files "
+        others = len(plan.planned) - images  # one record each
+        print(f"would render {images} images ({plan.outputs - others} outputs; {others} other files "
               f"listed as skipped; {plan.files_done} already done) from {args.src} into {args.dst} with style "
               f"{args.style}, {args.per_image} variant(s) each"
               + (f"; would first remove {stale_outputs} files of the run in DST" if stale_outputs else ""))
