@@ -28,6 +28,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 import numpy as np  # noqa: E402
 
 from fer.cli import main as fer  # noqa: E402
+from fer.data import DatasetError, find_samples  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
@@ -184,6 +185,11 @@ def main() -> None:
                              "in experiment-CONFIG/seed-N/), summarised in experiment-CONFIG/summary.md")
     parser.add_argument("--force", action="store_true", help="redo runs that are already saved")
     args = parser.parse_args()
+    if args.real_test is not None:  # a bad test folder must fail now, not after hours of training
+        try:
+            find_samples(args.real_test, None)
+        except DatasetError as exc:
+            parser.error(f"--real-test: {exc}")
     root = ROOT / "benchmarks" / "results" / f"experiment-{args.config}"
     models = args.models.split(",")
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]

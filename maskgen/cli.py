@@ -358,7 +358,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     journal = ManifestJournal(dst)
     previous = journal.load() if args.resume else {}
     stale = journal.load() if args.overwrite else {}  # the earlier run's records: its outputs are removed
-    plan = plan_run(tasks, previous, dst, options.per_image, None if args.engine == "ray" else VARIANT_CHUNK)
+    plan = plan_run(tasks, previous, dst, options.per_image, VARIANT_CHUNK)
     images = sum(t.is_image for t in tasks if t.relpath in plan.planned)
     if args.dry_run:
         stale_outputs = sum(bool(r.get(k)) for recs in stale.values() for r in recs for k in ("output", "occlusion"))

@@ -65,11 +65,15 @@ class DetectStage(_Stage):
     """Finds faces for a batch of files (MediaPipe loaded once per actor, in its first call)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out: dict[str, list[Any]] = {"relpath": [], "landmarks": [], "size": [], "early": []}
-        for relpath, is_image, error in zip(batch["relpath"], batch["is_image"], batch["error"]):
-            task = Task(relpath=str(relpath), is_image=bool(is_image), error=str(error) if error else None)
+        out: dict[str, list[Any]] = {"relpath": [], "landmarks": [], "size": [], "early": [], "variants": []}
+        for relpath, is_image, error, variants in zip(batch["relpath"], batch["is_image"], batch["error"],
+                                                      batch["variants"]):
+            span = json.loads(variants)
+            task = Task(relpath=str(relpath), is_image=bool(is_image), error=str(error) if error else None,
+                        variants=tuple(span) if span else None)
             found = detect_file(task, self.options)
             out["relpath"].append(found.relpath)
+            out["variants"].append(variants)
             out["landmarks"].append(b"" if found.landmarks is None else found.landmarks.astype(np.float32).tobytes())
             out["size"].append(json.dumps(found.image_size))
             out["early"].append(json.dumps(found.early))
@@ -84,11 +88,14 @@ class RenderStage(_Stage):
 
         node = ray.get_runtime_context().get_node_id()
         records, nodes = [], []
-        for relpath, blob, size, early in zip(batch["relpath"], batch["landmarks"], batch["size"], batch["early"]):
+        for relpath, blob, size, early, variants in zip(batch["relpath"], batch["landmarks"], batch["size"],
+                                                        batch["early"], batch["variants"]):
             early = json.loads(early)
             image_size = json.loads(size)
+            span = json.loads(variants)
             landmarks = np.frombuffer(blob, np.float32).reshape(-1, 478, 3) if image_size is not None else None
-            detection = Detection(str(relpath), landmarks, tuple(image_size) if image_size else None, early)
+            detection = Detection(str(relpath), landmarks, tuple(image_size) if image_size else None, early,
+                                  variants=tuple(span) if span else None)
             records.append(json.dumps(render_file(detection, self.options)))
             nodes.append(node)
         return {"records": np.array(records, dtype=object), "node": np.array(nodes, dtype=object)}
@@ -127,7 +134,8 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
     try:
         if not tasks:
             return
-        items = [{"relpath": t.relpath, "is_image": t.is_image, "error": t.error or ""} for t in tasks]
+        items = [{"relpath": t.relpath, "is_image": t.is_image, "error": t.error or "",
+                  "variants": json.dumps(list(t.variants) if t.variants else None)} for t in tasks]
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.execution_options.preserve_order = False

@@ -220,3 +220,17 @@ def test_cpu_fast_options_train_end_to_end(folder_dataset, tmp_path):
     lrs = [row["lr"] for row in summary["history"]]
     assert summary["epochs_run"] == 2 and lrs[0] != lrs[1]  # the one-cycle schedule moves every step
     assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_experiment_refuses_a_bad_real_test_folder_before_training(tmp_path):
+    import subprocess
+    import sys
+
+    real = tmp_path / "real"
+    for label in (*LABELS, "unlabelled"):
+        (real / label).mkdir(parents=True)
+        shutil.copy(maskgen.sample_paths()[0], real / label / "a.jpg")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "experiment.py"
+    done = subprocess.run([sys.executable, str(script), "--real-test", str(real), "--config", "smoke"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "unknown label folder(s) ['unlabelled']" in done.stderr

@@ -87,11 +87,17 @@ def test_without_address_ray_starts_its_own_and_prints_only_progress(two_node_cl
     for path in maskgen.sample_paths()[:2]:
         shutil.copy(path, src / path.name)
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("GLOG_minloglevel", "RAY_BACKEND_LOG_LEVEL")}
+    # ten variants: split into runs of at most eight, journalled as each finishes, by Ray as by the local engine
     run = subprocess.run([sys.executable, "-m", "maskgen", "render", str(src), str(tmp_path / "dst"), "--engine",
-                          "ray", "--workers", "1"], capture_output=True, text=True, timeout=600, env=env)
+                          "ray", "--workers", "1", "--per-image", "10"], capture_output=True, text=True, timeout=600,
+                         env=env)
     assert run.returncode == EXIT_OK, run.stderr[-2000:]
     noise = [line for line in run.stderr.replace("\r", "\n").splitlines()
              if line.strip() and not line.startswith("masking")]
     assert noise == [], noise
     nodes = json.loads((tmp_path / "dst" / "summary.json").read_text())["ray_files_per_node"]
     assert len(nodes) == 1
+    assert main(["render", str(src), str(tmp_path / "local"), "--workers", "1", "--per-image", "10"]) == EXIT_OK
+    images = lambda d: {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*.jpg")}
+    assert images(tmp_path / "dst") == images(tmp_path / "local") and len(images(tmp_path / "local")) == 20
+    assert manifest(tmp_path / "dst") == manifest(tmp_path / "local")
