@@ -234,3 +234,19 @@ def test_experiment_refuses_a_bad_real_test_folder_before_training(tmp_path):
     done = subprocess.run([sys.executable, str(script), "--real-test", str(real), "--config", "smoke"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "unknown label folder(s) ['unlabelled']" in done.stderr
+
+
+def test_default_landmark_cache_lies_beside_the_run_not_in_the_working_folder(folder_dataset, tmp_path,
+                                                                               monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = tmp_path / "runs" / "a"
+    assert fer_main(["train", "--data", str(folder_dataset), "--model", "mobilenet_v2", "--config", "smoke",
+                     "--mask", "varied", "--val-split", "eval", "--out", str(run)]) == 0
+    cache = tmp_path / "runs" / f"landmarks-{folder_dataset.name}.sqlite"
+    assert cache.is_file() and list(elsewhere.iterdir()) == []
+    assert fer_main(["evaluate", "--data", str(folder_dataset), "--split", "eval", "--checkpoint",
+                     str(run / "best.pt"), "--mask", "mlfw-white", "--out", str(run / "eval")]) == 0
+    assert [p.name for p in (tmp_path / "runs").glob("*.sqlite")] == [cache.name]  # the same cache, shared
+    assert list(elsewhere.iterdir()) == []
