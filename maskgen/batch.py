@@ -8,7 +8,6 @@ the worker count or the order; a resumed run writes the same bytes as an uninter
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -25,6 +24,7 @@ import numpy as np
 from .images import ImageError, is_image_path, read_image, writable_suffix, write_bytes_atomic, write_image
 from .kinds import Placement
 from .landmarks import Face, detect_faces
+from .seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ class Task:
 
 
 def file_seed(seed: int, relpath: str, variant: int) -> int:
-    """Seed of one output: a hash of the global seed, the relative path and the variant number."""
-    digest = hashlib.blake2b(f"{seed}\x00{relpath}\x00{variant}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+    """Seed of one output: a hash of the global seed, the relative path and the variant number (keyed, so the
+    bytes do not depend on the engine, the worker count, the order or a resume)."""
+    return derive_seed(seed, relpath, variant)
 
 
 def output_relpath(relpath: str, variant: int, per_image: int, image_format: str | None) -> str:
