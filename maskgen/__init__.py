@@ -12,7 +12,7 @@ from .appearance import PATTERNS, Material
 from .geometry import WEAR_MODES, MaskShape
 from .images import ImageError, read_image, write_image
 from .kinds import BASELINE, KINDS, STYLES, MaskParams, Placement, sample_params
-from .landmarks import Face, FaceMeshDetector, detect_faces
+from .landmarks import Face, FaceMeshDetector, ForkedAfterDetection, detect_faces
 from .render import RenderResult, apply_masks, draw_params, render
 from .samples import load_sample, sample_names, sample_paths
 from .seeding import derive_seed, reseed, sample_seed
@@ -40,7 +40,8 @@ def __getattr__(name: str):
 __version__ = "0.1.0"
 
 __all__ = [
-    "BASELINE", "FaceMask", "KINDS", "PATTERNS", "STYLES", "WEAR_MODES", "Face", "FaceMeshDetector", "ImageError",
+    "BASELINE", "FaceMask", "KINDS", "PATTERNS", "STYLES", "WEAR_MODES", "Face", "FaceMeshDetector",
+    "ForkedAfterDetection", "ImageError",
     "MaskParams", "MaskShape", "Material", "Placement", "RenderResult", "apply_masks", "detect_faces",
     "derive_seed", "draw_params", "load_sample", "read_image", "render", "reseed", "sample_names", "sample_params", "sample_paths", "sample_seed",
     "write_image", "__version__",

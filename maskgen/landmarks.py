@@ -216,6 +216,25 @@ def quiet_native_logs() -> Iterator[None]:
 
 _shared: dict[int, FaceMeshDetector] = {}
 _shared_lock = threading.Lock()
+_inherited: list[FaceMeshDetector] = []  # a forked parent's graphs: never run, never destroyed, in the child
+
+
+class ForkedAfterDetection(RuntimeError):
+    """MediaPipe cannot run in a process forked from one that had already run it."""
+
+
+def _forget_parents_detectors() -> None:
+    """In a forked child (a DataLoader worker, say) the parent's MediaPipe graphs have lost their threads: a
+    call would wait for them forever (and so would their destructor), and a new graph aborts the process. So
+    the child keeps them alive but unused, and says so clearly if it is asked to detect."""
+    global _shared_lock
+    if _shared:
+        _inherited.extend(_shared.values())
+        _shared.clear()
+    _shared_lock = threading.Lock()  # the parent may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_forget_parents_detectors)
 
 
 def detect_faces(image: np.ndarray, max_faces: int = 4) -> list[Face]:
@@ -228,6 +247,11 @@ def detect_faces(image: np.ndarray, max_faces: int = 4) -> list[Face]:
         >>> len(faces), faces[0].landmarks.shape
         (1, (478, 3))
     """
+    if _inherited:
+        raise ForkedAfterDetection(
+            "MediaPipe cannot run in a process forked from one that already ran it (a DataLoader worker, say): "
+            "give the landmarks with the sample or fill the landmark cache before the workers start "
+            "(maskgen detect, LandmarkCache), or start workers with multiprocessing_context='spawn'")
     with _shared_lock:
         detector = _shared.get(max_faces)
         if detector is None:

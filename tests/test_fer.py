@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch", reason="fer needs the [fer] extra (torch, t
 
 import maskgen  # noqa: E402
 from fer.cli import main as fer_main  # noqa: E402
-from fer.data import LABELS, DatasetError, FaceDataset, find_samples  # noqa: E402
+from fer.data import LABELS, DatasetError, FaceDataset, build_landmark_cache, find_samples  # noqa: E402
 from fer.metrics import classification_metrics  # noqa: E402
 from fer.models import count_parameters, create_model, list_models  # noqa: E402
 
@@ -124,6 +124,7 @@ def test_training_masks_are_fresh_every_epoch_whatever_the_workers(folder_datase
     """Keyed, not streamed: epoch e's masks depend on (seed, file, e) only, not on workers, order or resume."""
     samples, root = find_samples(folder_dataset, "train")
     cache = maskgen.cache.LandmarkCache(tmp_path / "c.sqlite", root=root)
+    build_landmark_cache(samples, cache)  # as fer train does: forked workers cannot run MediaPipe
     make = lambda: FaceDataset(samples, 48, "varied", cache, augment=True, seed=5)
     two_workers = [epoch_bytes(make(), epoch, workers=2) for epoch in (0, 1)]
     assert all(a != b for a, b in zip(*two_workers))  # every photo gets a new mask (and augmentation)

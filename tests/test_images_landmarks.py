@@ -171,3 +171,23 @@ def test_gif_first_frame_is_read_with_pillow(tmp_path, samples):
     with pytest.raises(ImageError, match="truncated|not a readable"):
         read_image(tmp_path / "cut.gif")
     assert maskgen.images.is_image_path("x.GIF") and maskgen.images.writable_suffix(".gif") == ".png"
+
+
+def _detect_in_child(image):
+    try:
+        return len(maskgen.detect_faces(image))
+    except RuntimeError as exc:
+        return str(exc)
+
+
+def test_detection_in_a_forked_child_of_a_process_that_detected_says_what_to_do(samples):
+    """A DataLoader worker forked after the parent ran MediaPipe: the parent's graph has no threads there (it
+    waited forever) and a new graph aborts, so detection refuses with a way out instead."""
+    import multiprocessing
+
+    image = samples["Tommy_Robredo_0001"]
+    assert len(maskgen.detect_faces(image)) == 1  # the parent's shared graph exists and has run
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        answer = pool.apply_async(_detect_in_child, (image,)).get(timeout=120)
+    assert "forked" in answer and "landmark cache" in answer and "spawn" in answer
+    assert len(maskgen.detect_faces(image)) == 1  # the parent still detects
