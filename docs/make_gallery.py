@@ -1,10 +1,10 @@
-"""Make the documentation gallery (docs/gallery/*.png) from the bundled sample faces. `make docs` runs it.
+"""Make the documentation gallery (docs/gallery/*.jpg) from the bundled sample faces. `make docs` runs it.
 
 Every picture in the docs comes from here, never by hand:
-- kinds.png: every kind (and the mlfw-white baseline) on every sample face (grey and colour, frontal and turned);
-- poses.png: one face turned in 3D from -50 to +50 degrees of yaw, pitch and roll, for each kind;
-- wear.png: the placement modes (correct, nose out, on the chin) and top-edge heights;
-- patterns.png: every texture family on the same face.
+- kinds.jpg: every kind (and the mlfw-white baseline) on every sample face (grey and colour, frontal and turned);
+- poses.jpg: one face turned in 3D from -50 to +50 degrees of yaw, pitch and roll, for each kind;
+- wear.jpg: the placement modes (correct, nose out, on the chin) and top-edge heights;
+- patterns.jpg: every texture family on the same face.
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for name, make in (("kinds", kinds_sheet), ("poses", poses_sheet), ("wear", wear_sheet),
                        ("patterns", patterns_sheet)):
-        maskgen.write_image(OUT / f"{name}.png", make())
-        print("wrote", OUT / f"{name}.png")
+        maskgen.write_image(OUT / f"{name}.jpg", make(), quality=88)  # JPEG: the repository stays small
+        print("wrote", OUT / f"{name}.jpg")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from maskgen.cache import LandmarkCache
+from maskgen.images import write_image
 from maskgen.sheet import contact_sheet
 
 from .data import LABELS, MASKS, DatasetError, FaceDataset, build_landmark_cache, check_images, find_samples
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--workers", type=int, default=None)
     t.add_argument("--seed", type=int, default=0)
 
-    e = sub.add_parser("evaluate", help="score a checkpoint; JSON, confusion-matrix PNG, misclassified grid")
+    e = sub.add_parser("evaluate", help="score a checkpoint; JSON, confusion-matrix PNG, misclassified grid (JPEG)")
     data_args(e)
     e.add_argument("--checkpoint", required=True, type=Path)
     e.add_argument("--split", default="test")
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mask-seed", type=int, default=0, help="fixed masks: every model sees the same pixels")
     e.add_argument("--out", type=Path, required=True, help="folder for metrics.json and the PNGs")
     e.add_argument("--max-samples", type=int, default=None)
+    e.add_argument("--no-grid", action="store_true",
+                   help="skip misclassified.jpg (the grid of up to 40 misclassified photos, about 100 KB)")
 
     m = sub.add_parser("models", help="list the models with their parameter counts")
     m.add_argument("--image-size", type=int, default=64, help="also check a forward pass at this size")
@@ -154,12 +157,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     title = f"{state['model_name']} (trained {state.get('mask')}) on {args.split}, mask {args.mask}"
     plot_confusion(np.array(metrics["confusion"]), LABELS, args.out / "confusion.png", title)
     wrong = np.flatnonzero(y_true != y_pred)[:40]
-    if len(wrong):
+    if len(wrong) and not args.no_grid:
         sheet = contact_sheet([dataset.load(int(i)) for i in wrong],
-                              [f"{LABELS[y_true[i]]}->{LABELS[y_pred[i]]}" for i in wrong], columns=8, size=112)
-        from maskgen.images import write_image
-
-        write_image(args.out / "misclassified.png", sheet)
+                              [f"{LABELS[y_true[i]]}->{LABELS[y_pred[i]]}" for i in wrong], columns=8, size=96)
+        write_image(args.out / "misclassified.jpg", sheet, quality=80)  # small enough to commit
     report = {"checkpoint": str(args.checkpoint), "model": state["model_name"], "trained_mask": state.get("mask"),
               "data": str(args.data), "split": args.split, "mask": args.mask, "mask_seed": args.mask_seed, **metrics}
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")

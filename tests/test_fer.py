@@ -164,6 +164,11 @@ def test_few_image_training_and_evaluation_end_to_end(folder_dataset, tmp_path, 
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert metrics["count"] == 6 and 0.0 <= metrics["balanced_accuracy"] <= 1.0
     assert (run / "eval" / "confusion.png").is_file()
+    if metrics["accuracy"] < 1.0:  # a small JPEG grid of the misclassified photos, unless --no-grid
+        assert 0 < (run / "eval" / "misclassified.jpg").stat().st_size < 150_000
+    assert fer_main(["evaluate", "--data", str(folder_dataset), "--split", "eval", "--checkpoint",
+                     str(run / "best.pt"), "--out", str(run / "eval2"), "--no-grid"]) == 0
+    assert not list((run / "eval2").glob("misclassified*"))
     # resume continues from the checkpoint
     assert fer_main(["train", "--data", str(folder_dataset), "--model", model, "--config", "smoke", "--epochs", "2",
                      "--val-split", "eval", "--out", str(run), "--resume", str(run / "last.pt")]) == 0
