@@ -25,23 +25,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_two_nodes() -> str:
+    """Two nodes on two loopback addresses: Ray rewrites 127.0.0.1 to the machine's network address, but leaves
+    other 127.x addresses alone, so every byte of the test stays on loopback."""
+    port = free_port()
+    common = ["--num-cpus=1", "--disable-usage-stats"]
+    subprocess.run([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
+                    "--node-ip-address=127.0.0.2", *common], check=True, capture_output=True, timeout=300)
+    subprocess.run([RAY, "start", f"--address=127.0.0.2:{port}", "--node-ip-address=127.0.0.3", *common],
+                   check=True, capture_output=True, timeout=300)
+    return f"127.0.0.2:{port}"
+
+
 @pytest.fixture()
 def two_node_cluster(monkeypatch):
     # Ray 2.60 clusters use token authentication; the test cluster, its nodes and the driver share the token.
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    # Two nodes on two loopback addresses: Ray rewrites 127.0.0.1 to the machine's network address, but leaves
-    # other 127.x addresses alone, so every byte of the test stays on loopback.
-    port = free_port()
-    common = ["--num-cpus=1", "--disable-usage-stats"]
-    subprocess.run([RAY, "stop", "--force"], capture_output=True)
+    # A loaded machine can make a `ray start` time out, or the port be taken between free_port() and the start:
+    # a start that fails is cleaned up and tried again (three times) rather than failing the suite.
     try:
-        subprocess.run([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                        "--node-ip-address=127.0.0.2", *common], check=True, capture_output=True, timeout=180)
-        subprocess.run([RAY, "start", f"--address=127.0.0.2:{port}", "--node-ip-address=127.0.0.3", *common],
-                       check=True, capture_output=True, timeout=180)
-        yield f"127.0.0.2:{port}"
+        for attempt in range(3):
+            subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=300)
+            try:
+                address = start_two_nodes()
+                break
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                if attempt == 2:
+                    raise
+        yield address
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=180)
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=300)
 
 
 def manifest(dst: Path) -> dict[str, dict]:
