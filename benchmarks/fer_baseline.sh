@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The smallest CPU config for every model, unmasked (issue: fer baseline). Checkpoints go to runs/ (ignored);
-# the JSON logs and PNG plots are copied to benchmarks/results/fer-cpu-tiny/<model>/.
+# One CPU config for every model (or MODELS="resmasking cbam_resnet50"), unmasked by default. Checkpoints go to
+# runs/ (ignored); the JSON logs and PNG plots are copied to benchmarks/results/fer-CONFIG-MASK/<model>/.
 #   bash benchmarks/fer_baseline.sh [CONFIG] [MASK]
+#   MODELS="resmasking cbam_resnet50" bash benchmarks/fer_baseline.sh cpu-fast none
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${1:-cpu-tiny}
 MASK=${2:-none}
 DATA=${MASKGEN_DATA:-../shared/data}/lfw-expressions
-for MODEL in mobilenet_v2 resmasking cbam_resnet50 vgg19; do
+for MODEL in ${MODELS:-mobilenet_v2 resmasking cbam_resnet50 vgg19}; do
   OUT=runs/fer-$CONFIG-$MASK/$MODEL
   .venv/bin/fer train --data "$DATA" --model $MODEL --config $CONFIG --mask $MASK --out $OUT --seed 0
   DEST=benchmarks/results/fer-$CONFIG-$MASK/$MODEL
