@@ -316,6 +316,9 @@ def _mlfw_white(rng: np.random.Generator, placement: Placement) -> MaskParams:
 def sample_params(style: str, rng: np.random.Generator, placement: Placement | None = None,
                   texture_dirs: tuple[str, ...] = ()) -> MaskParams:
     """Draw one mask for one face. `style` is "varied", "mlfw-white" or a kind name."""
+    if placement is not None and not isinstance(placement, Placement):
+        raise ValueError(f"placement must be a maskgen.Placement (e.g. Placement(wear='chin')), got "
+                         f"{type(placement).__name__}")
     placement = placement or Placement()
     if style == BASELINE:
         return _mlfw_white(rng, placement)

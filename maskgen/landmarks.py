@@ -37,8 +37,10 @@ class Face:
 
     def __post_init__(self) -> None:
         points = np.asarray(self.landmarks, dtype=np.float32)
-        if points.shape != (mesh.NUM_LANDMARKS, 3) or not np.all(np.isfinite(points)):
-            raise ValueError(f"a face needs ({mesh.NUM_LANDMARKS}, 3) finite landmarks, got {points.shape}")
+        if points.shape != (mesh.NUM_LANDMARKS, 3):
+            raise ValueError(f"a face needs ({mesh.NUM_LANDMARKS}, 3) landmarks, got shape {points.shape}")
+        if not np.all(np.isfinite(points)):
+            raise ValueError(f"a face's landmarks must be finite; {int((~np.isfinite(points)).sum())} are NaN or inf")
         object.__setattr__(self, "landmarks", points)
         object.__setattr__(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
 

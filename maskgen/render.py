@@ -18,7 +18,7 @@ from . import composite, geometry, photo, raster
 from .appearance import render_material, texture_shape
 from .images import ImageLayout, describe_layout, from_float_rgb, sample_pixels, to_float
 from .kinds import MaskParams, Placement, sample_params
-from .landmarks import Face, detect_faces
+from .landmarks import Face, detect_faces, faces_from_input
 from .seeding import check_seed
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = 
 
     Args:
         image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, uint8, uint16 or float in [0, 1].
-        faces: landmarks from `detect_faces` (or a cache); detected when None.
+        faces: `Face`s from `detect_faces` (or a cache), or landmark arrays ((N, 478, 3) in pixels); detected
+            when None.
         style: "varied", "mlfw-white" or one kind ("surgical", "n95", "kn95", "cloth", "gaiter", "sport").
         seed: same seed, same pixels; any integer (negative ones too). None draws one (recorded in the result).
         placement: where masks sit (wear mode and ranges); realistic defaults when None.
@@ -74,6 +75,10 @@ def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = 
     layout = describe_layout(image)
     if faces is None:
         faces = detect_faces(image, max_faces=max_faces)
+    elif not all(isinstance(f, Face) for f in faces):  # landmark arrays: checked and skipped as FaceMask does
+        faces, skipped = faces_from_input(faces, image.shape[:2])
+        for reason in skipped:
+            log.warning("render: %s; skipped", reason)
     if seed is None:
         seed = secrets.randbits(63)
     check_seed(seed)

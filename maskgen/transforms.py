@@ -7,7 +7,7 @@ repeatable), and `apply` only executes the drawn parameters with `maskgen.render
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import albumentations as A
@@ -29,6 +29,17 @@ def _check_style(style: str) -> str:
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     return style
+
+
+def _unpack_placement(placement: Any, wear: Any, top: Any, chin_drop: Any, width: Any) -> tuple:
+    """`placement=Placement(...)` as the four arguments it stands for; refused beside any of them."""
+    if isinstance(placement, Mapping):  # Albumentations' argument validation hands dataclasses on as dicts
+        placement = Placement(**placement)
+    if not isinstance(placement, Placement):
+        raise ValueError(f"placement must be a maskgen.Placement, got {type(placement).__name__}")
+    if wear != "correct" or any(v is not None for v in (top, chin_drop, width)):
+        raise ValueError("give either placement=Placement(...) or wear/top/chin_drop/width, not both")
+    return placement.wear, placement.top, placement.chin_drop, placement.width
 
 
 class FaceMask(A.ImageOnlyTransform):
@@ -61,6 +72,8 @@ class FaceMask(A.ImageOnlyTransform):
             another key and declare it, e.g. `A.Compose(..., additional_targets={"occlusion": "mask"})`.
         max_faces: most faces detected per image.
         p: probability of applying the transform.
+        placement: a `maskgen.Placement`, instead of `wear`, `top`, `chin_drop` and `width` (it is stored as
+            those, so `A.to_dict` keeps it).
 
     Targets:
         image (masks, bboxes and keypoints pass through unchanged: a mask occludes, it moves nothing)
@@ -88,6 +101,7 @@ class FaceMask(A.ImageOnlyTransform):
         cache: str | None
         occlusion_key: str | None
         max_faces: int = Field(ge=1, le=64)
+        placement: Any = None  # a maskgen.Placement, checked in __init__
 
     def __init__(
         self,
@@ -102,8 +116,11 @@ class FaceMask(A.ImageOnlyTransform):
         occlusion_key: str | None = None,
         max_faces: int = 4,
         p: float = 0.5,
+        placement: Placement | None = None,
     ) -> None:
         super().__init__(p=p)
+        if placement is not None:  # the same placement `render` takes, unpacked into serialisable arguments
+            wear, top, chin_drop, width = _unpack_placement(placement, wear, top, chin_drop, width)
         self.style = style
         self.wear = wear
         self.top = top

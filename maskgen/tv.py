@@ -15,6 +15,7 @@ run repeatable). For draws that do not depend on the worker count either, key th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,8 +31,10 @@ from .kinds import STYLES, Placement
 from .landmarks import Face, detect_faces, faces_from_input
 from .render import apply_masks, draw_params
 from .seeding import check_seed
+from .transforms import _unpack_placement
 
 Range = tuple[float, float]
+log = logging.getLogger(__name__)
 
 
 class FaceMask(v2.Transform):
@@ -39,7 +42,7 @@ class FaceMask(v2.Transform):
 
     Args:
         style: "varied", "mlfw-white" or one kind: "surgical", "n95", "kn95", "cloth", "gaiter", "sport".
-        wear, top, chin_drop, width: placement, as in `maskgen.Placement`.
+        wear, top, chin_drop, width: placement, as in `maskgen.Placement` (or pass `placement=Placement(...)`).
         texture_dirs: extra folders of fabric photos.
         landmarks_key: key of a dict sample that carries (N, 478, 3) landmarks in pixels (or `maskgen.Face`s);
             without it the faces come from `cache` or are detected.
@@ -60,8 +63,10 @@ class FaceMask(v2.Transform):
                  top: Range | None = None, chin_drop: Range | None = None, width: Range | None = None,
                  texture_dirs: Sequence[str] = (), landmarks_key: str = "face_landmarks",
                  seed_key: str = "mask_seed", occlusion_key: str | None = None, cache: str | None = None,
-                 max_faces: int = 4, p: float = 0.5) -> None:
+                 max_faces: int = 4, p: float = 0.5, placement: Placement | None = None) -> None:
         super().__init__()
+        if placement is not None:
+            wear, top, chin_drop, width = _unpack_placement(placement, wear, top, chin_drop, width)
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")
         if not 0.0 <= p <= 1.0:
@@ -76,6 +81,7 @@ class FaceMask(v2.Transform):
         self._cache: LandmarkCache | None = None
         self._given: dict[str, Any] = {}
         self._occlusion: np.ndarray | None = None
+        self._warned = False
 
     def forward(self, *inputs: Any) -> Any:
         # Landmarks and the seed travel in the sample but are not images: take them out before torchvision
@@ -100,10 +106,13 @@ class FaceMask(v2.Transform):
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         if len(flat_inputs) != 1:
-            raise ValueError(f"FaceMask takes one image per sample, got {len(flat_inputs)}")
+            raise ValueError(f"FaceMask takes one image per sample (a PIL image, a (C, H, W) tensor or a "
+                             f"tv_tensors.Image; numpy arrays are not images to torchvision), got {len(flat_inputs)}")
         image = _to_numpy(flat_inputs[0])
         applied = self.p >= 1.0 or (self.p > 0.0 and float(torch.rand(())) < self.p)
         seed = self._given.get(self.seed_key)
+        if isinstance(seed, torch.Tensor) and seed.numel() == 1 and not seed.is_floating_point():
+            seed = int(seed.item())  # a DataLoader-collated or torch-made seed
         seed = check_seed(seed, self.seed_key) if seed is not None else int(torch.randint(0, 2**62, ()).item())
         if not applied:
             self._occlusion = np.zeros(image.shape[:2], np.uint8)
@@ -117,7 +126,12 @@ class FaceMask(v2.Transform):
         if given is not None:
             if isinstance(given, torch.Tensor):
                 given = given.detach().cpu().numpy()
-            return faces_from_input(given, image.shape[:2])[0]
+            faces, skipped = faces_from_input(given, image.shape[:2])
+            if skipped:
+                level = logging.DEBUG if self._warned else logging.WARNING
+                log.log(level, "FaceMask: %s; skipped (further such faces are logged at DEBUG)", "; ".join(skipped))
+                self._warned = True
+            return faces
         if self.cache is not None:
             if self._cache is None:
                 self._cache = LandmarkCache(self.cache)

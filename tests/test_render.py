@@ -225,3 +225,20 @@ def test_mediapipe_start_up_lines_do_not_reach_stderr():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "python still writes"
+
+
+def test_render_takes_landmark_arrays_with_the_same_checks_as_facemask(frontal):
+    image, face = frontal
+    expected = maskgen.render(image, [face], style="kn95", seed=4).image
+    for given in (face.landmarks[None], [face.landmarks], face.landmarks):
+        assert np.array_equal(maskgen.render(image, given, style="kn95", seed=4).image, expected)
+    with pytest.raises(ValueError, match=r"shape \(N, 478, 3\)"):
+        maskgen.render(image, face.landmarks[None, :, :2], seed=4)
+    with pytest.raises(ValueError, match="normalised"):
+        maskgen.render(image, face.landmarks[None] / max(image.shape), seed=4)
+    with pytest.raises(ValueError, match="must be a maskgen.Placement"):
+        maskgen.render(image, [face], placement={"wear": "chin"})
+    broken = face.landmarks.copy()
+    broken[3, 0] = np.nan
+    with pytest.raises(ValueError, match="must be finite; 1 are NaN"):
+        maskgen.Face(broken, face.image_size)

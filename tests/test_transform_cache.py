@@ -215,3 +215,16 @@ def test_plain_import_does_not_load_albumentations_or_torch():
             "assert FaceMask.__name__ == 'FaceMask' and 'albumentations' in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_placement_object_is_taken_and_serialised_as_its_fields(colour):
+    image, landmarks = colour
+    placement = maskgen.Placement(wear="chin", top=(0.2, 0.4))
+    given = A.Compose([maskgen.FaceMask(p=1.0, placement=placement)], seed=3)
+    spelt = A.Compose([maskgen.FaceMask(p=1.0, wear="chin", top=(0.2, 0.4))], seed=3)
+    assert np.array_equal(given(image=image, face_landmarks=landmarks)["image"],
+                          spelt(image=image, face_landmarks=landmarks)["image"])
+    restored = A.from_dict(A.to_dict(given)).transforms[0]
+    assert restored.wear == "chin" and tuple(restored.top) == (0.2, 0.4)
+    with pytest.raises(ValueError, match="not both"):
+        maskgen.FaceMask(placement=placement, wear="chin")

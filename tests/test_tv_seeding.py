@@ -150,3 +150,20 @@ def test_tv_in_a_real_dataloader(photo):
     keyed = TVDataset(image, landmarks, keyed=True)
     keyed.transform = TVFaceMask(p=1.0)  # masks only: a flip would still draw from torch's RNG
     assert pass_bytes(keyed, 0, workers=0) == pass_bytes(keyed, 0, workers=2)
+
+
+def test_tv_takes_a_placement_a_tensor_seed_and_logs_bad_faces(photo, caplog):
+    image, landmarks = photo
+    placement = maskgen.Placement(wear="chin", top=(0.2, 0.4))
+    a = TVFaceMask(p=1.0, placement=placement)({"image": chw(image), "face_landmarks": landmarks,
+                                                "mask_seed": torch.tensor(5)})
+    b = TVFaceMask(p=1.0, wear="chin", top=(0.2, 0.4))({"image": chw(image), "face_landmarks": landmarks,
+                                                        "mask_seed": 5})
+    assert torch.equal(a["image"], b["image"])
+    broken = landmarks.copy()
+    broken[0, 0, 0] = np.nan
+    with caplog.at_level("WARNING", logger="maskgen"):
+        out = TVFaceMask(p=1.0)({"image": chw(image), "face_landmarks": broken})
+    assert torch.equal(out["image"], chw(image)) and "not finite" in caplog.text
+    with pytest.raises(ValueError, match="numpy arrays are not images"):
+        TVFaceMask(p=1.0)(image)
