@@ -7,39 +7,25 @@ repeatable), and `apply` only executes the drawn parameters with `maskgen.render
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import albumentations as A
 import numpy as np
 from pydantic import AfterValidator, Field
 
-import logging
-
-from .cache import LandmarkCache
+from .face_source import FaceSource, unpack_placement
 from .kinds import STYLES, MaskParams, Placement
-from .landmarks import Face, detect_faces, faces_from_input
+from .landmarks import Face
 from .render import apply_masks, draw_params
 
 Range = tuple[float, float]
-log = logging.getLogger(__name__)
 
 
 def _check_style(style: str) -> str:
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     return style
-
-
-def _unpack_placement(placement: Any, wear: Any, top: Any, chin_drop: Any, width: Any) -> tuple:
-    """`placement=Placement(...)` as the four arguments it stands for; refused beside any of them."""
-    if isinstance(placement, Mapping):  # Albumentations' argument validation hands dataclasses on as dicts
-        placement = Placement(**placement)
-    if not isinstance(placement, Placement):
-        raise ValueError(f"placement must be a maskgen.Placement, got {type(placement).__name__}")
-    if wear != "correct" or any(v is not None for v in (top, chin_drop, width)):
-        raise ValueError("give either placement=Placement(...) or wear/top/chin_drop/width, not both")
-    return placement.wear, placement.top, placement.chin_drop, placement.width
 
 
 class FaceMask(A.ImageOnlyTransform):
@@ -120,7 +106,7 @@ class FaceMask(A.ImageOnlyTransform):
     ) -> None:
         super().__init__(p=p)
         if placement is not None:  # the same placement `render` takes, unpacked into serialisable arguments
-            wear, top, chin_drop, width = _unpack_placement(placement, wear, top, chin_drop, width)
+            wear, top, chin_drop, width = unpack_placement(placement, wear, top, chin_drop, width)
         self.style = style
         self.wear = wear
         self.top = top
@@ -132,10 +118,9 @@ class FaceMask(A.ImageOnlyTransform):
         self.occlusion_key = occlusion_key
         self.max_faces = max_faces
         self._placement = Placement(wear=wear, top=top, chin_drop=chin_drop, width=width)
-        self._cache: LandmarkCache | None = None
+        self._source = FaceSource(cache, max_faces)
         self._occlusion: np.ndarray | None = None
         self._pending: tuple[np.ndarray, list[Face]] | None = None
-        self._warned = False
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ("style", "wear", "top", "chin_drop", "width", "texture_dirs", "landmarks_key", "cache",
@@ -148,19 +133,7 @@ class FaceMask(A.ImageOnlyTransform):
         return set(self._available_keys) | extra
 
     def _faces(self, image: np.ndarray, data: dict[str, Any]) -> list[Face]:
-        given = data.get(self.landmarks_key)
-        if given is not None:
-            faces, skipped = faces_from_input(given, image.shape[:2])
-            if skipped:
-                level = logging.DEBUG if self._warned else logging.WARNING
-                log.log(level, "FaceMask: %s; skipped (further such faces are logged at DEBUG)", "; ".join(skipped))
-                self._warned = True
-            return faces
-        if self.cache is not None:
-            if self._cache is None:
-                self._cache = LandmarkCache(self.cache)
-            return self._cache.faces_for_array(image, lambda im: detect_faces(im, self.max_faces))
-        return detect_faces(image, self.max_faces)
+        return self._source.faces(image, data.get(self.landmarks_key))
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         image = data["image"] if "image" in data else data["images"][0]

@@ -15,7 +15,6 @@ run repeatable). For draws that do not depend on the worker count either, key th
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,15 +25,13 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2._utils import is_pure_tensor
 
-from .cache import LandmarkCache
+from .face_source import FaceSource, unpack_placement
 from .kinds import STYLES, Placement
-from .landmarks import Face, detect_faces, faces_from_input
+from .landmarks import Face
 from .render import apply_masks, draw_params
 from .seeding import check_seed
-from .transforms import _unpack_placement
 
 Range = tuple[float, float]
-log = logging.getLogger(__name__)
 
 
 class FaceMask(v2.Transform):
@@ -66,7 +63,7 @@ class FaceMask(v2.Transform):
                  max_faces: int = 4, p: float = 0.5, placement: Placement | None = None) -> None:
         super().__init__()
         if placement is not None:
-            wear, top, chin_drop, width = _unpack_placement(placement, wear, top, chin_drop, width)
+            wear, top, chin_drop, width = unpack_placement(placement, wear, top, chin_drop, width)
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")
         if not 0.0 <= p <= 1.0:
@@ -78,10 +75,9 @@ class FaceMask(v2.Transform):
         self.texture_dirs = tuple(str(d) for d in texture_dirs)
         self.landmarks_key, self.seed_key, self.occlusion_key = landmarks_key, seed_key, occlusion_key
         self.cache = cache
-        self._cache: LandmarkCache | None = None
+        self._source = FaceSource(cache, self.max_faces)
         self._given: dict[str, Any] = {}
         self._occlusion: np.ndarray | None = None
-        self._warned = False
 
     def forward(self, *inputs: Any) -> Any:
         # Landmarks and the seed travel in the sample but are not images: take them out before torchvision
@@ -122,21 +118,7 @@ class FaceMask(v2.Transform):
         return {"faces": faces, "mask_params": mask_params, "image": image}
 
     def _faces(self, image: np.ndarray) -> list[Face]:
-        given = self._given.get(self.landmarks_key)
-        if given is not None:
-            if isinstance(given, torch.Tensor):
-                given = given.detach().cpu().numpy()
-            faces, skipped = faces_from_input(given, image.shape[:2])
-            if skipped:
-                level = logging.DEBUG if self._warned else logging.WARNING
-                log.log(level, "FaceMask: %s; skipped (further such faces are logged at DEBUG)", "; ".join(skipped))
-                self._warned = True
-            return faces
-        if self.cache is not None:
-            if self._cache is None:
-                self._cache = LandmarkCache(self.cache)
-            return self._cache.faces_for_array(image, lambda im: detect_faces(im, self.max_faces))
-        return detect_faces(image, self.max_faces)
+        return self._source.faces(image, self._given.get(self.landmarks_key))
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         image = params["image"]
