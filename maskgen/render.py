@@ -81,7 +81,6 @@ def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = 
             log.warning("render: %s; skipped", reason)
     if seed is None:
         seed = secrets.randbits(63)
-    check_seed(seed)
     params = draw_params(len(faces), style, seed, placement, tuple(texture_dirs))
     result = _apply_masks(image, layout, faces, params, tuple(texture_dirs))
     result.seed = seed
