@@ -28,7 +28,8 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 import numpy as np  # noqa: E402
 
 from fer.cli import main as fer  # noqa: E402
-from fer.data import DatasetError, find_samples  # noqa: E402
+from fer.data import LABELS, DatasetError, find_samples  # noqa: E402
+from fer.metrics import paired_difference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
@@ -155,6 +156,65 @@ def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Na
     return report
 
 
+def saved_seeds(root: Path) -> list[int]:
+    seeds = [0] if (root / "experiment.json").exists() else []
+    seeds += sorted(int(p.parent.name.removeprefix("seed-")) for p in root.glob("seed-*/experiment.json"))
+    return seeds
+
+
+def read_predictions(path: Path) -> dict[str, tuple[int, int]]:
+    """file -> (label, prediction) as class indices, from an evaluation's predictions.csv."""
+    rows = {}
+    for line in path.read_text().splitlines()[1:]:
+        name, label, prediction = line.rsplit(",", 2)
+        rows[name] = (LABELS.index(label), LABELS.index(prediction))
+    return rows
+
+
+def paired(root: Path, models: list[str], seeds: list[int], args: argparse.Namespace) -> dict:
+    """Varied-trained minus white-trained, same seed, same photos, same test masks, with 95 % intervals."""
+    rows = []
+    for model in models:
+        for test_mask in CONDITIONS:
+            runs, used = [], []
+            for seed in seeds:
+                files = [seed_dir(root, seed) / f"{model}-{trained}" / f"eval-val-{test_mask}" / "predictions.csv"
+                         for trained in ("mlfw-white", "varied")]
+                if not all(f.exists() for f in files):
+                    continue
+                white, varied = (read_predictions(f) for f in files)
+                shared = sorted(white.keys() & varied.keys())
+                if not shared:
+                    continue
+                runs.append((np.array([white[f][0] for f in shared]), np.array([white[f][1] for f in shared]),
+                             np.array([varied[f][1] for f in shared])))
+                used.append(seed)
+            if runs:
+                rows.append({"model": model, "test_mask": test_mask, "seeds_used": used,
+                             **paired_difference(runs, len(LABELS))})
+    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+              "date": dt.date.today().isoformat(), "config": args.config,
+              "compared": "trained on varied minus trained on mlfw-white", "rows": rows}
+    if not rows:
+        return report
+    (root / "paired.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    def interval(entry: dict, key: str) -> str:
+        return f"[{entry[key][0]:+.1%}, {entry[key][1]:+.1%}]" if key in entry else "(needs 2 seeds)"
+
+    lines = ["| model | validation masks | seeds | varied - white, balanced accuracy | 95 % over seeds (t) "
+             "| 95 % over photos (bootstrap) | accuracy |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        bal, acc = row["balanced_accuracy"], row["accuracy"]
+        lines.append(f"| {row['model']} | {row['test_mask']} | {len(row['seeds_used'])} | {bal['mean']:+.1%} | "
+                     f"{interval(bal, 'seeds_t_95')} | {interval(bal, 'bootstrap_95')} | {acc['mean']:+.1%} |")
+    lines += ["", "Each pair: the same seed (subset, initialisation), the same validation photos under the same "
+              "masks (mask seed 0). Positive: the varied-trained model scores higher. The t interval counts the "
+              "spread between retrainings; the bootstrap one only the luck of the photos."]
+    (root / "paired.md").write_text("\n".join(lines) + "\n")
+    return report
+
+
 def markdown(rows: list[dict]) -> str:
     """The paper's Table 1 layout: one row per model and training data, accuracy per test condition."""
     columns = [f"val-{c}" for c in CONDITIONS] + (["real-none"] if any("real-none" in r for r in rows) else [])
@@ -204,9 +264,12 @@ def main() -> None:
                 run_one(model, condition, args, results)
         report = assemble(results, models, args)
         print(f"seed {seed}:\n" + markdown(report["rows"]))
-    if len(seeds) > 1:
-        summarise(root, models, seeds, args)
+    done = saved_seeds(root)  # every seed on disk, from this call or earlier ones
+    if len(done) > 1:
+        summarise(root, models, done, args)
         print((root / "summary.md").read_text())
+    if paired(root, models, done, args)["rows"]:
+        print((root / "paired.md").read_text())
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def _load(args, split: str, mask: str, limit: int | None, seed: int):
     cache = _cache(args, root, mask != "none")
     if cache is not None:
         build_landmark_cache(samples, cache)
-    return samples, cache
+    return samples, cache, root
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -120,8 +120,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = dataclasses.replace(CONFIGS[args.config], **overrides)
     val_mask = args.val_mask or args.mask
     create_model(args.model)  # fail on a bad model or weights file before touching the data
-    train_samples, train_cache = _load(args, args.train_split, args.mask, config.max_train, args.seed)
-    val_samples, val_cache = _load(args, args.val_split, val_mask, config.max_val, args.seed)
+    train_samples, train_cache, _ = _load(args, args.train_split, args.mask, config.max_train, args.seed)
+    val_samples, val_cache, _ = _load(args, args.val_split, val_mask, config.max_val, args.seed)
     train_set = FaceDataset(train_samples, config.image_size, args.mask, train_cache, augment=config.augment,
                             greyscale=args.greyscale, seed=args.seed, preload=config.preload)
     val_set = FaceDataset(val_samples, config.image_size, val_mask, val_cache, fixed_seed=args.seed,
@@ -139,6 +139,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_predictions(path: Path, files: list[Path], y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    """One row per photo, so two models scored on the same photos can be compared pair by pair."""
+    lines = ["file,label,prediction"] + [f"{f.as_posix()},{LABELS[t]},{LABELS[p]}"
+                                         for f, t, p in zip(files, y_true, y_pred)]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     if "model_name" not in state:
@@ -146,7 +153,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = create_model(state["model_name"], num_classes=len(LABELS))
     model.load_state_dict(state["model_state"])
     model.to(device())
-    samples, cache = _load(args, args.split, args.mask, args.max_samples, args.mask_seed)
+    samples, cache, root = _load(args, args.split, args.mask, args.max_samples, args.mask_seed)
     greyscale = args.greyscale or state.get("greyscale", False)
     dataset = FaceDataset(samples, state["image_size"], args.mask, cache, fixed_seed=args.mask_seed,
                           greyscale=greyscale)
@@ -164,6 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = {"checkpoint": str(args.checkpoint), "model": state["model_name"], "trained_mask": state.get("mask"),
               "data": str(args.data), "split": args.split, "mask": args.mask, "mask_seed": args.mask_seed, **metrics}
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_predictions(args.out / "predictions.csv", [s.path.relative_to(root) for s in samples], y_true, y_pred)
     print(f"{title}: accuracy {metrics['accuracy']:.3f}, balanced {metrics['balanced_accuracy']:.3f}, "
           f"macro-F1 {metrics['macro_f1']:.3f} on {metrics['count']} photos; wrote {args.out}")
     return 0

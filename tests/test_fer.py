@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch", reason="fer needs the [fer] extra (torch, t
 import maskgen  # noqa: E402
 from fer.cli import main as fer_main  # noqa: E402
 from fer.data import LABELS, DatasetError, FaceDataset, build_landmark_cache, find_samples  # noqa: E402
-from fer.metrics import classification_metrics  # noqa: E402
+from fer.metrics import classification_metrics, paired_difference  # noqa: E402
 from fer.models import count_parameters, create_model, list_models  # noqa: E402
 
 
@@ -164,6 +164,10 @@ def test_few_image_training_and_evaluation_end_to_end(folder_dataset, tmp_path, 
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert metrics["count"] == 6 and 0.0 <= metrics["balanced_accuracy"] <= 1.0
     assert (run / "eval" / "confusion.png").is_file()
+    rows = (run / "eval" / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "file,label,prediction" and len(rows) == 7
+    assert all(r.split(",")[1] in LABELS and r.split(",")[2] in LABELS and not r.startswith("/") for r in rows[1:])
+    assert sum(r.split(",")[1] == r.split(",")[2] for r in rows[1:]) == round(metrics["accuracy"] * 6)
     if metrics["accuracy"] < 1.0:  # a small JPEG grid of the misclassified photos, unless --no-grid
         assert 0 < (run / "eval" / "misclassified.jpg").stat().st_size < 150_000
     assert fer_main(["evaluate", "--data", str(folder_dataset), "--split", "eval", "--checkpoint",
@@ -256,3 +260,52 @@ def test_default_landmark_cache_lies_beside_the_run_not_in_the_working_folder(fo
                      str(run / "best.pt"), "--mask", "mlfw-white", "--out", str(run / "eval")]) == 0
     assert [p.name for p in (tmp_path / "runs").glob("*.sqlite")] == [cache.name]  # the same cache, shared
     assert list(elsewhere.iterdir()) == []
+
+
+def test_paired_difference_cancels_what_two_models_share():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 400)
+    noisy = np.where(rng.random(400) < 0.6, labels, rng.integers(0, 3, 400))
+    same = paired_difference([(labels, noisy, noisy)] * 3, 3, draws=200)
+    for name in ("accuracy", "balanced_accuracy"):
+        assert same[name]["mean"] == 0 and same[name]["bootstrap_95"] == [0, 0] and same[name]["seeds_t_95"] == [0, 0]
+    better = noisy.copy()
+    better[:100] = labels[:100]  # B fixes A's mistakes on the first 100 photos
+    gain = float((better == labels).mean() - (noisy == labels).mean())
+    result = paired_difference([(labels, noisy, better)], 3, draws=500)
+    assert result["accuracy"]["mean"] == pytest.approx(gain) and "seeds_t_95" not in result["accuracy"]
+    low, high = result["accuracy"]["bootstrap_95"]
+    assert 0 < low < gain < high  # B never loses a photo, so the paired interval stays above zero
+    with pytest.raises(ValueError, match="same non-empty photo list"):
+        paired_difference([(labels, noisy, better[:10])], 3)
+
+
+def test_experiment_pairs_varied_and_white_runs_photo_by_photo(tmp_path, monkeypatch):
+    import argparse
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "experiment.py"
+    spec = importlib.util.spec_from_file_location("experiment_script", script)
+    experiment = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(experiment)
+    rng = np.random.default_rng(1)
+    files = [f"images/p{i}.jpg" for i in range(90)]
+    labels = rng.integers(0, 3, 90)
+    for seed in (0, 1, 2):
+        for trained, right in (("mlfw-white", 0.5), ("varied", 0.7)):
+            for test_mask in experiment.CONDITIONS:
+                folder = experiment.seed_dir(tmp_path, seed) / f"resmasking-{trained}" / f"eval-val-{test_mask}"
+                folder.mkdir(parents=True)
+                preds = np.where(rng.random(90) < right, labels, rng.integers(0, 3, 90))
+                order = rng.permutation(90)  # each evaluation may list the photos in its own order
+                (folder / "predictions.csv").write_text("file,label,prediction\n" + "".join(
+                    f"{files[i]},{LABELS[labels[i]]},{LABELS[preds[i]]}\n" for i in order))
+        (experiment.seed_dir(tmp_path, seed) / "experiment.json").write_text("{}")
+    assert experiment.saved_seeds(tmp_path) == [0, 1, 2]
+    report = experiment.paired(tmp_path, ["resmasking", "cbam_resnet50"], [0, 1, 2],
+                               argparse.Namespace(config="smoke"))
+    assert [(r["model"], r["test_mask"], r["seeds_used"]) for r in report["rows"]] == [
+        ("resmasking", c, [0, 1, 2]) for c in experiment.CONDITIONS]
+    assert all(r["photos"] == [90, 90, 90] and r["accuracy"]["mean"] > 0 for r in report["rows"])
+    table = (tmp_path / "paired.md").read_text()
+    assert table.count("| resmasking |") == 3 and "95 % over seeds" in table
