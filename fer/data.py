@@ -15,8 +15,8 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import albumentations as A
 import cv2
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from maskgen.batch import file_seed
 from maskgen.cache import LandmarkCache
 from maskgen.images import ImageError, is_image_path, to_uint8_rgb
 from maskgen.seeding import derive_seed, reseed, sample_seed
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 LABELS = ("negative", "neutral", "positive")
 MASKS = ("none", *maskgen.STYLES)
@@ -128,7 +131,12 @@ def build_landmark_cache(samples: list[Sample], cache: LandmarkCache) -> None:
 
 
 def paper_augmentations(size: int) -> A.Compose:
-    """The paper's training augmentations: flip, rotation, colour jitter, translation, Gaussian noise."""
+    """The paper's training augmentations: flip, rotation, colour jitter, translation, Gaussian noise.
+
+    Albumentations is imported here, not at the top: the GPU run (fer.packed, fer.gpu_augment) uses the rest of
+    fer on a machine that has no Albumentations."""
+    import albumentations as A
+
     return A.Compose([
         A.HorizontalFlip(p=0.5),
         A.Affine(rotate=(-10, 10), translate_percent=(-0.1, 0.1), p=0.7),

@@ -328,7 +328,12 @@ def _construction(material: Material, u: np.ndarray, v: np.ndarray, albedo: np.n
 # --- image textures -----------------------------------------------------------------------------------------
 
 def builtin_texture_dir() -> Path:
-    return Path(str(resources.files("maskgen.textures")))
+    """Installed, the textures are the package `maskgen.textures`; in a source checkout used without
+    installing (PYTHONPATH=repo, as on a machine with no package index) they are `textures/` beside `maskgen/`."""
+    try:
+        return Path(str(resources.files("maskgen.textures")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[1] / "textures"
 
 
 @functools.lru_cache(maxsize=16)

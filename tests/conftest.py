@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +39,18 @@ def sample_faces(samples) -> dict[str, list[maskgen.Face]]:
 def frontal(samples, sample_faces) -> tuple[np.ndarray, maskgen.Face]:
     name = "Tommy_Robredo_0001"
     return samples[name], sample_faces[name][0]
+
+
+@pytest.fixture(scope="session")
+def csv_dataset(tmp_path_factory) -> Path:
+    """The lfw-expressions CSV layout (labels.csv, images/) with the bundled samples: 5 train, 3 val."""
+    root = tmp_path_factory.mktemp("csvdata")
+    (root / "images").mkdir()
+    lines = ["image,emotion,expression,identity,source,split,color112"]
+    for i, path in enumerate(maskgen.sample_paths()):
+        shutil.copy(path, root / "images" / path.name)
+        expression = ("negative", "neutral", "positive")[i % 3]
+        lines.append(f"{path.name},x,{expression},p{i},lfw,{'train' if i < 5 else 'val'},0")
+    lines.append("surprised.jpg,surprise,,p9,lfw,train,0")  # no three-class label: skipped
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root

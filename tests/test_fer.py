@@ -33,20 +33,6 @@ def folder_dataset(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def csv_dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("csvdata")
-    (root / "images").mkdir()
-    lines = ["image,emotion,expression,identity,source,split,color112"]
-    for i, path in enumerate(maskgen.sample_paths()):
-        shutil.copy(path, root / "images" / path.name)
-        expression = LABELS[i % 3]
-        lines.append(f"{path.name},x,{expression},p{i},lfw,{'train' if i < 5 else 'val'},0")
-    lines.append("surprised.jpg,surprise,,p9,lfw,train,0")  # no three-class label: skipped
-    (root / "labels.csv").write_text("\n".join(lines) + "\n")
-    return root
-
-
 def test_registry_builds_every_model_at_cpu_and_paper_sizes():
     assert set(list_models()) == {"resmasking", "cbam_resnet50", "vgg19", "mobilenet_v2"}
     for name in list_models():
