@@ -23,6 +23,10 @@ STRAP_KINDS = ("loops", "head", "none")
 EYE_MARGIN = 0.13  # how far below the lowest eye landmark the top edge stays, in half face widths
 SOFT_MIN_DEPTH = 0.03  # depth scale of the soft minimum that lays the fabric over the mesh
 STRAP_HIDDEN = 0.15  # sin(yaw) past which the far side's straps are behind the head
+NECK_WIDTH = 0.72  # a gaiter's width at chin level and below, as a share of its width at the jaw angle
+VIEW_LEVEL_LIMIT = 0.3  # the most the top edge is lowered to look like one arc in the photo, in half face widths
+VIEW_EYE_MARGIN = 0.1  # ... and how far below an eye it stays in the photo
+VIEW_EYE_REACH = 0.12  # across the photo, how far beside an eye landmark that holds
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,13 @@ def place_mask(landmarks: np.ndarray, shape: MaskShape, raster_scale: float = 1.
     v = np.linspace(-UV_MARGIN, 1.0 + UV_MARGIN, rows)
     uu, vv = np.meshgrid(u, v)
 
-    xy = _outline_to_frontal(frontal, shape, uu, vv)
+    xy = _outline_to_frontal(frontal, shape, uu, vv, frame.axes)
     skin_z, on_face = _surface_depth(frontal, xy)
     # Near the top edge the nose wire and the straps press the fabric onto the skin: no slack, no standoff.
     pressed = np.clip(vv / 0.2, 0.0, 1.0) ** 2
     looseness = (1.0 - np.clip(shape.tightness, 0.0, 1.0)) * pressed
-    mask_z = _drape(skin_z, looseness) - (shape.standoff + _relief(uu, vv, shape)) * pressed
+    # Pulled across by the straps, the fabric spans the hollows beside the nose instead of following them.
+    mask_z = _drape(_bridged_rows(xy[..., 0], skin_z), looseness) - (shape.standoff + _relief(uu, vv, shape)) * pressed
 
     points = frame.to_image(np.concatenate([xy, mask_z[..., None]], axis=-1))
     skin = frame.to_image(np.concatenate([xy, skin_z[..., None]], axis=-1))
@@ -192,16 +197,73 @@ def _eye_floor(frontal: np.ndarray, x: np.ndarray) -> np.ndarray:
     return floor
 
 
-def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, vv: np.ndarray) -> np.ndarray:
-    """(u, v) grid -> frontal (X, Y): top on the nose, sides on the face outline, bottom below the chin."""
+def _single_arc(top: np.ndarray, apex: int) -> np.ndarray:
+    """The top edge as one arc, highest at `apex` (the nose bridge): from there outwards it only goes down.
+
+    Held below the eyes pointwise, the edge dipped under each eye and rose again beside it (a bat-wing);
+    a nose wire pulls the fabric straight from the bridge to the cheekbone instead, so each side keeps the
+    lowest height reached so far (Y grows downwards)."""
+    arc = top.copy()
+    arc[apex:] = np.maximum.accumulate(top[apex:])
+    arc[: apex + 1] = np.maximum.accumulate(top[: apex + 1][::-1])[::-1]
+    return arc
+
+
+def _outward_min(values: np.ndarray, apex: int) -> np.ndarray:
+    """Running minimum from `apex` towards both ends."""
+    out = values.copy()
+    out[apex:] = np.minimum.accumulate(values[apex:])
+    out[: apex + 1] = np.minimum.accumulate(values[: apex + 1][::-1])[::-1]
+    return out
+
+
+def _level_in_view(frontal: np.ndarray, axes: np.ndarray, x: np.ndarray, top: np.ndarray, apex: int) -> np.ndarray:
+    """Lower the top edge where the camera would see it rise again away from the nose.
+
+    The frontal frame is tilted against the camera (the chin stands further forward than the nose bridge, and
+    heads pitch), so the cheeks, far behind the nose, look higher than they are: an edge level in the frame
+    looks like a bat-wing in the photo. The fabric's edge is one arc in the photo too; this lowers each side
+    until its height in the photo only falls from the apex outwards (at most VIEW_LEVEL_LIMIT)."""
+    image = axes[:, :2]  # how X, Y and Z move a point in the photo
+    # level is what the eye line says it is: heights are taken square to it
+    eye_line = (frontal[mesh.EYE_LEFT_OUTER] - frontal[mesh.EYE_RIGHT_OUTER]) @ image
+    across = eye_line / max(float(np.linalg.norm(eye_line)), 1e-9)
+    down = np.array([-across[1], across[0]])
+    gain = float(image[1] @ down)
+    if gain < 0.3:  # the face is seen nearly from above or below: no such thing as its top edge's height
+        return top
+    eyes = frontal[list(mesh.EYE_RIGHT + mesh.EYE_LEFT)] @ image  # the eyes as the camera sees them
+    eye_across, eye_height = eyes @ across, -(eyes @ down)
+    lowered = top.copy()
+    for _ in range(6):  # the depth under the edge changes as it moves
+        xy = np.stack([x, lowered], axis=-1)[None]
+        z = _bridged_rows(x[None], _surface_depth(frontal, xy)[0])[0]
+        seen = x[:, None] * image[0] + lowered[:, None] * image[1] + z[:, None] * image[2]
+        height = -(seen @ down)
+        # and never up to an eye, as the camera sees it (pitched heads bring the eyes closer to the edge)
+        near_eye = np.abs((seen @ across)[:, None] - eye_across[None, :]) < VIEW_EYE_REACH
+        eye_floor = np.where(near_eye, eye_height[None, :] - VIEW_EYE_MARGIN, np.inf).min(axis=1)
+        excess = np.maximum(height - _outward_min(np.minimum(height, eye_floor), apex), 0.0)
+        lowered = np.minimum(lowered + excess / gain, top + VIEW_LEVEL_LIMIT)
+    return lowered
+
+
+def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, vv: np.ndarray,
+                        axes: np.ndarray | None = None) -> np.ndarray:
+    """(u, v) grid -> frontal (X, Y): top on the nose, sides on the face outline, bottom below the chin.
+    With the frame's `axes`, the top edge is kept one arc as the camera sees it."""
     heights, right_x, left_x = _outline_half_widths(frontal)
     y_jaw_angle = float(np.mean(frontal[[mesh.JAW_RIGHT, mesh.JAW_LEFT], 1]))
     y_cheek = float(np.mean(frontal[[mesh.CHEEK_RIGHT, mesh.CHEEK_LEFT], 1]))
-    side_limit = y_jaw_angle if shape.outline != "tube" else y_jaw_angle + 0.1
+    y_chin = float(frontal[mesh.CHIN_BOTTOM, 1])
 
     def sides(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        clamped = np.clip(y, y_cheek, side_limit)
-        return np.interp(clamped, heights, right_x) * shape.width, np.interp(clamped, heights, left_x) * shape.width
+        clamped = np.clip(y, y_cheek, y_jaw_angle)
+        scale = shape.width
+        if shape.outline == "tube":  # below the jaw angle a gaiter closes in on the neck
+            scale = shape.width * (1.0 - (1.0 - NECK_WIDTH) * np.clip((y - y_jaw_angle) / max(y_chin - y_jaw_angle,
+                                                                                               1e-6), 0.0, 1.0))
+        return np.interp(clamped, heights, right_x) * scale, np.interp(clamped, heights, left_x) * scale
 
     u_row = uu[0]
     mid_right, mid_left = sides(np.array([0.5 * (y_cheek + y_jaw_angle)]))
@@ -209,8 +271,12 @@ def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, v
     edge = np.abs(2.0 * u_row - 1.0)
 
     top = _top_centre_height(frontal, shape) + shape.side_drop * np.minimum(edge, 1.0) ** 1.5
+    apex = int(np.argmin(np.abs(x0 - frontal[mesh.NOSE_BRIDGE, 0])))
     if shape.wear == "correct":
-        top = np.maximum(top, _eye_floor(frontal, x0))
+        top = _single_arc(np.maximum(top, _eye_floor(frontal, x0)), apex)
+    if axes is not None:
+        right, left = sides(top)
+        top = _level_in_view(frontal, axes, right + (left - right) * u_row, top, apex)
     jaw = np.maximum(_jaw_height(frontal, x0), y_jaw_angle + 0.05)
     bottom = jaw + shape.chin_drop * (1.0 - np.minimum(edge, 1.0) ** 2) + 0.04
     bottom = np.maximum(bottom, top + 0.35)
@@ -260,6 +326,18 @@ def _surface_depth(frontal: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.
     outside = np.maximum(np.linalg.norm(rel, axis=1) - limit, 0.0)
     depth = depth + 1.2 * outside
     return depth.reshape(xy.shape[:2]), (outside <= 0).reshape(xy.shape[:2])
+
+
+BRIDGE_SLOPES = np.tan(np.linspace(-1.45, 1.45, 41))  # dZ/dX of the supporting lines, up to about +-8
+
+
+def _bridged_rows(x: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Per row, the fabric stretched across the face: the greatest convex function of X below the skin depth
+    (Z grows away from the camera), i.e. the front-most supporting lines. It touches the nose ridge and the
+    cheekbones and spans straight between them, as a strap-tensioned mask does."""
+    slopes = BRIDGE_SLOPES[None, :, None]
+    intercepts = (depth[:, None, :] - slopes * x[:, None, :]).min(axis=2, keepdims=True)
+    return np.minimum((intercepts + slopes * x[:, None, :]).max(axis=1), depth)
 
 
 def _taut(depth: np.ndarray) -> np.ndarray:
@@ -342,12 +420,24 @@ def outline_distance(outline: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if outline == "cup":
         radius = (np.abs(2.0 * u - 1.0) ** 2.4 + np.abs(2.0 * v - 1.0) ** 2.4) ** (1.0 / 2.4)
         return (1.0 - radius) * 0.5
-    if outline == "fold":
-        top, bottom = 0.14 * edge, 1.0 - 0.16 * edge
-    elif outline == "contour":
-        top, bottom = 0.12 * edge**1.3, 1.0 - 0.22 * edge**2
-    elif outline == "tube":
-        top, bottom = np.zeros_like(u), np.ones_like(u)
-    else:
-        raise ValueError(f"unknown outline {outline!r}")
+    top, bottom = _cut_bounds(outline, edge)
     return np.minimum(side, np.minimum(v - top, bottom - v))
+
+
+def _cut_bounds(outline: str, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """v of the top and bottom of the cut at each |2u - 1| (all outlines but the cup)."""
+    if outline == "fold":
+        return 0.14 * edge, 1.0 - 0.16 * edge
+    if outline == "contour":
+        return 0.12 * edge**1.3, 1.0 - 0.22 * edge**2
+    if outline in ("tube", "rect"):
+        return np.zeros_like(edge), np.ones_like(edge)
+    raise ValueError(f"unknown outline {outline!r}")
+
+
+def cut_top(outline: str, u: np.ndarray) -> np.ndarray:
+    """v of the fabric's visible top edge at each u (0 for a straight cut; lower at the sides for the others)."""
+    edge = np.minimum(np.abs(2.0 * np.asarray(u, np.float64) - 1.0), 1.0)
+    if outline == "cup":
+        return (1.0 - np.clip(1.0 - edge**2.4, 0.0, 1.0) ** (1.0 / 2.4)) / 2.0
+    return _cut_bounds(outline, edge)[0]

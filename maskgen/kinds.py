@@ -275,8 +275,9 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
         ground = _colour(rng, 0.25)
         patterns = {"plain": 2.0, "melange": 1.5, "knit": 1.2, "camouflage": 1.0, "stripes": 0.8,
                     "gradient": 0.6, "print": 0.5, "floral": 0.5, "image": 1.0}
-        geometry = shape((0.6, 1.0), (0.0, 0.1), (0.5, 1.1), (1.0, 1.12), (0.55, 0.9), "tube", "none",
-                         standoff=(0.03, 0.06))
+        # no nose wire: it sits lower on the nose, runs round the head below the cheekbones, hugs jaw and neck
+        geometry = shape((0.4, 0.85), (0.1, 0.25), (0.3, 0.6), (0.95, 1.03), (0.6, 0.9), "tube", "none",
+                         standoff=(0.02, 0.045))
         material = _material(rng, patterns, ground, texture_dirs, wrinkles=_uniform(rng, (0.2, 0.8)))
     elif kind == "sport":
         ground = _colour(rng, 0.15, ("black", "charcoal", "grey", "navy", "white", "red", "olive"))

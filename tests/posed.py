@@ -27,3 +27,21 @@ def posed_face(face: Face, yaw: float, pitch: float, roll: float, size: int, sca
     turned[:, 0] += size / 2
     turned[:, 1] += size / 2
     return Face(turned.astype(np.float32), (size, size))
+
+
+def frontalised(face: Face) -> Face:
+    """The same face looking straight at the camera, as in a frontal photo: the plane of its outline (forehead,
+    temples, jaw, chin) faces the camera and the line between its cheeks is level."""
+    from maskgen import mesh
+
+    points = face.landmarks.astype(np.float64)
+    oval = points[list(mesh.FACE_OVAL)]
+    normal = np.linalg.svd(oval - oval.mean(axis=0))[2][2]
+    normal = normal if normal[2] > 0 else -normal  # z grows away from the camera, so do the face's insides
+    across = points[mesh.CHEEK_LEFT] - points[mesh.CHEEK_RIGHT]
+    across -= normal * (across @ normal)
+    across /= np.linalg.norm(across)
+    axes = np.stack([across, np.cross(normal, across), normal])
+    centre = points.mean(axis=0)
+    turned = (points - centre) @ axes.T + centre
+    return Face(turned.astype(np.float32), face.image_size)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 import maskgen
 from maskgen import mesh
-from maskgen.geometry import FaceFrame, MaskShape, place_mask
-from posed import posed_face
+from maskgen.geometry import FaceFrame, MaskShape, cut_top, place_mask
+from posed import frontalised, posed_face
 
 POSE = dict(
     yaw=st.floats(-50, 50), pitch=st.floats(-20, 20), roll=st.floats(-35, 35),
@@ -93,3 +93,48 @@ def test_mask_shape_validates():
         MaskShape(outline="triangle")
     with pytest.raises(ValueError):
         MaskShape(wear="sideways")
+
+
+def top_edge_in_photo(face: maskgen.Face, shape: MaskShape, count: int = 161) -> np.ndarray:
+    """The drawn grid sampled along the cut's top edge: (count, 2) photo points, u from 0 to 1."""
+    placed = place_mask(face.landmarks, shape)
+    u = np.linspace(0.0, 1.0, count)
+    us, vs = placed.uv[0, :, 0], placed.uv[:, 0, 1]
+    column, row = np.interp(u, us, np.arange(len(us))), np.interp(cut_top(shape.outline, u), vs, np.arange(len(vs)))
+    c0, r0 = np.minimum(column.astype(int), len(us) - 2), np.minimum(row.astype(int), len(vs) - 2)
+    fc, fr = (column - c0)[:, None], (row - r0)[:, None]
+    grid = placed.points[..., :2]
+    return ((1 - fr) * ((1 - fc) * grid[r0, c0] + fc * grid[r0, c0 + 1])
+            + fr * ((1 - fc) * grid[r0 + 1, c0] + fc * grid[r0 + 1, c0 + 1]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# pitch > 0: seen from above, as most portraits are (the cheeks, far behind the nose, then look higher)
+@given(yaw=st.floats(-20, 20), pitch=st.floats(-10, 25), roll=st.floats(-35, 35), seed=st.integers(0, 2**31 - 1),
+       sample=st.sampled_from(sorted(maskgen.sample_names())))
+def test_top_edge_is_one_arc_highest_at_the_nose_bridge(sample_faces, yaw, pitch, roll, seed, sample):
+    """Seen from the front, the fabric spans from the nose bridge down to each cheekbone: the edge's height has
+    a single maximum near the bridge and never rises again between the outer eye corners (no bat-wing)."""
+    face = posed_face(frontalised(sample_faces[sample][0]), yaw, pitch, roll, 256)
+    params = maskgen.draw_params(1, "varied", seed)[0]
+    if params.shape.wear != "correct":
+        return
+    edge = top_edge_in_photo(face, params.shape)
+    right, left = face.landmarks[mesh.EYE_RIGHT_OUTER, :2], face.landmarks[mesh.EYE_LEFT_OUTER, :2]
+    span = float(np.linalg.norm(left - right))
+    across = (left - right) / span
+    up = np.array([across[1], -across[0]])  # perpendicular to the eye line, towards the forehead
+    along, height = (edge - right) @ across / span, (edge - right) @ up / span
+    inside = (along > 0) & (along < 1)
+    along, height = along[inside], height[inside]
+    bridge = float((face.landmarks[mesh.NOSE_BRIDGE, :2] - right) @ across / span)
+    near = np.abs(along - bridge) <= 0.1  # "near the bridge": the middle fifth of the eye span
+    apex = int(np.flatnonzero(near)[np.argmax(height[near])])
+    tolerance = 0.02  # eye spans (a pixel at 50 px): a flat stretch, or the grid's interpolation, is no bat-wing
+    assert height[apex] > height.max() - tolerance, (
+        f"highest at {along[np.argmax(height)]:.2f} of the eye span, {height.max() - height[apex]:.3f} above the "
+        f"edge at the bridge ({bridge:.2f}; {params.kind})")
+    # from the bridge outwards the edge only goes down: a running maximum outwards never exceeds its start
+    rises = np.concatenate([np.maximum.accumulate(height[apex:]) - height[apex],
+                            np.maximum.accumulate(height[: apex + 1][::-1]) - height[apex]])
+    assert rises.max() < tolerance, f"the edge rises again by {rises.max():.3f} eye spans ({params.kind})"
