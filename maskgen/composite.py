@@ -19,6 +19,10 @@ from .raster import Fragments, grid_gradient
 ALPHA_FLOOR = 1.0 / 255.0  # coverage below this is dropped, so the occlusion map is exactly the changed pixels
 EDGE_SOFTNESS = 1.0  # px over which a cut edge fades out (anti-aliasing, and the fuzz of real fabric)
 SHADOW_STRENGTH = 0.3
+DROP_SHADOW = 0.22  # strength of the softer shadow cast away from the light, before SHADOW_STRENGTH's cap
+CURVE_SHADE = 0.35  # how much fabric seen edge-on is darkened (normal square to the camera)
+RIM_DARKEN = 0.22  # shade of the cut edge's rim
+SHOULDER = 0.75  # intensity above which bright fabric rolls off towards white instead of clipping
 GRAIN_TILE = 1024
 REMAP_COLUMNS = 1024
 MIN_VISIBLE_NOISE = 0.5 / 255.0  # grain weaker than half a grey level vanishes in 8-bit output anyway
@@ -57,8 +61,9 @@ def sample_map(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return flat if texture.ndim == 3 else flat[:, 0]
 
 
-def edge_coverage(outline: str, fragments: Fragments) -> np.ndarray:
-    """Anti-aliased coverage of the fabric's cut: signed distance in pixels, through the local Jacobian."""
+def edge_coverage(outline: str, fragments: Fragments, rim_px: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Anti-aliased coverage of the fabric's cut (signed distance in pixels, through the local Jacobian), and
+    the shade of its rim: fabric has a thickness, and its edge turns away from the light over about `rim_px`."""
     u, v = fragments.uv
     step = np.float32(1e-3)
     distance = outline_distance(outline, u, v)
@@ -68,7 +73,11 @@ def edge_coverage(outline: str, fragments: Fragments) -> np.ndarray:
     grad_x = grad_u * jac[0, 0] + grad_v * jac[1, 0]
     grad_y = grad_u * jac[0, 1] + grad_v * jac[1, 1]
     pixels = distance / np.maximum(np.sqrt(grad_x * grad_x + grad_y * grad_y), 1e-9)
-    return np.clip(pixels / EDGE_SOFTNESS + 0.5, 0.0, 1.0).astype(np.float32)
+    coverage = np.clip(pixels / EDGE_SOFTNESS + 0.5, 0.0, 1.0).astype(np.float32)
+    if rim_px <= 0:
+        return coverage, np.ones_like(coverage)
+    rim = 1.0 - RIM_DARKEN * np.clip(1.0 - pixels / rim_px, 0.0, 1.0) ** 2
+    return coverage, rim.astype(np.float32)
 
 
 def relief_gradient(relief: np.ndarray) -> np.ndarray:
@@ -92,9 +101,19 @@ def shade_fragments(fragments: Fragments, albedo: np.ndarray, relief: np.ndarray
         dh_dy = (slope[:, 0] * jac[0, 1] + slope[:, 1] * jac[1, 1]) * relief_px
         normal = np.stack([normal[0] - dh_dx, normal[1] - dh_dy, normal[2]])
         normal *= 1.0 / np.sqrt(np.maximum(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2, 1e-12))
-    # shading 0 pastes the bare albedo (the M-LFW-FER look); 1 lights it fully like the skin around it
-    light = (1.0 - shading) + shading * lighting.irradiance(normal)
-    return colour * light[:, None]
+    # shading 0 pastes the bare albedo (the M-LFW-FER look); 1 lights it fully like the skin around it. Fabric
+    # turning away from the camera also darkens whatever the light: less of the light it gets comes back, and
+    # more of it is blocked by the cheek and nose (this is what rounds a white mask in a soft, frontal light).
+    turned = 1.0 - np.clip(normal[2], 0.0, 1.0)
+    light = (1.0 - shading) + shading * lighting.irradiance(normal) * (1.0 - CURVE_SHADE * turned * turned)
+    return highlight_shoulder(colour * light[:, None])
+
+
+def highlight_shoulder(colour: np.ndarray) -> np.ndarray:
+    """Bright fabric rolls off softly instead of clipping, as a camera's tone curve does: a lit white mask
+    keeps its pleats and its curve instead of turning into a flat white cut-out."""
+    over = np.maximum(colour - SHOULDER, 0.0)
+    return np.minimum(colour, SHOULDER) + (1.0 - SHOULDER) * (1.0 - np.exp(-over / (1.0 - SHOULDER)))
 
 
 def fragment_layer(fragments: Fragments, colour: np.ndarray, coverage: np.ndarray,
@@ -168,10 +187,19 @@ def upsample_layer(layer: Layer, size: tuple[int, int]) -> Layer:
                  cv2.resize(layer.alpha, target, interpolation=cv2.INTER_LINEAR))
 
 
-def contact_shadow(alpha: np.ndarray, sigma: float) -> np.ndarray:
-    """The thin shadow a mask's edge casts on the skin just outside it (0 = none, 1 = black)."""
+def contact_shadow(alpha: np.ndarray, sigma: float, drop: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """The shadow a mask casts on the skin just outside it (0 = none, 1 = black): a thin one all round where
+    the fabric stands off the skin, and a softer one offset by `drop` (x, y px) away from the light, which
+    shows most under the mask's lower edge and beside it."""
     radius = max(1, int(np.ceil(2.0 * sigma)))
     spread = cv2.GaussianBlur(alpha, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_CONSTANT)
+    if drop != (0.0, 0.0):
+        shift = np.float32([[1, 0, drop[0]], [0, 1, drop[1]]])
+        moved = cv2.warpAffine(alpha, shift, (alpha.shape[1], alpha.shape[0]), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT)
+        soft = max(1, int(np.ceil(3.0 * sigma)))
+        cast = cv2.GaussianBlur(moved, (2 * soft + 1, 2 * soft + 1), 1.5 * sigma, borderType=cv2.BORDER_CONSTANT)
+        spread = np.maximum(spread, cast * (DROP_SHADOW / SHADOW_STRENGTH))
     return np.clip(spread - alpha, 0.0, 1.0) * SHADOW_STRENGTH
 
 

@@ -20,11 +20,79 @@ from .geometry import WEAR_MODES, MaskShape
 
 KINDS = ("surgical", "n95", "kn95", "cloth", "gaiter", "sport")
 BASELINE = "mlfw-white"
-STYLES = ("varied", BASELINE, *KINDS)
-# How often each kind turns up in the "varied" style (roughly what real-mask photos show).
+WIDE = "varied-wide"
+STYLES = ("varied", WIDE, BASELINE, *KINDS)
+PALETTES = ("real", "wide")
+# How often each kind turns up in the "varied" style: what 100 real masked photos showed
+# (benchmarks/results/real-masks-kinds.md: cloth 42, surgical 38, KN95 7, N95 6, sport 5, gaiter 2), a little
+# evened out; and in "varied-wide", the broader draw for robustness training.
+KIND_WEIGHTS = {"cloth": 0.38, "surgical": 0.36, "kn95": 0.08, "n95": 0.07, "sport": 0.06, "gaiter": 0.05}
+KIND_WEIGHTS_WIDE = {"surgical": 0.34, "cloth": 0.2, "kn95": 0.14, "n95": 0.1, "sport": 0.1, "gaiter": 0.12}
 ANY_SATURATION = (0.1, 0.9)  # range of saturation for "any colour" draws, low values the most likely
 ANY_VALUE = (0.15, 0.95)
-KIND_WEIGHTS = {"surgical": 0.34, "cloth": 0.2, "kn95": 0.14, "n95": 0.1, "sport": 0.1, "gaiter": 0.12}
+# Colours seen on real masks that the shared palette lacks (RGB 0-255).
+REAL_EXTRA_COLOURS = {"pale-green": (206, 224, 194), "cream": (238, 232, 214)}
+
+
+@dataclass(frozen=True)
+class Looks:
+    """How a kind's fabric is drawn: a share of any colour at all, else a named colour (names only: weighted
+    as in the palette; a mapping: these weights), and the weights of its patterns."""
+
+    any_share: float
+    colours: tuple[str, ...] | Mapping[str, float]
+    patterns: Mapping[str, float]
+
+
+LOOKS: dict[str, dict[str, Looks]] = {
+    # "real": the frequencies of real masked photos (benchmarks/results/real-masks-kinds.md and
+    # mask-colours.json): black, grey and white are two thirds of all masks, light blue most of the rest,
+    # about a third of cloth masks printed, surgical masks almost always plain.
+    "real": {
+        "surgical": Looks(0.02, {"white": 17, "light-blue": 6, "surgical-blue": 4, "sea-green": 1.5, "black": 3,
+                                 "navy": 2, "pale-green": 1.5, "beige": 1, "cream": 1, "light-grey": 0.7,
+                                 "pastel-pink": 1},
+                          {"plain": 30.0, "floral": 0.3, "dots": 0.2, "print": 0.3}),
+        "n95": Looks(0.0, {"white": 3, "light-grey": 1, "grey": 1, "black": 1, "beige": 0.3},
+                     {"plain": 10.0, "woven": 1.0}),
+        "kn95": Looks(0.02, {"white": 6, "black": 1.5, "light-grey": 0.5, "grey": 0.3, "pastel-pink": 0.2,
+                             "surgical-blue": 0.2},
+                      {"plain": 20.0, "print": 0.3}),
+        "cloth": Looks(0.05, {"black": 17, "charcoal": 8, "grey": 2.5, "light-grey": 1, "navy": 1.5, "white": 1.5,
+                              "denim": 1, "pastel-pink": 1.5, "beige": 0.7, "olive": 0.5, "burgundy": 1},
+                       {"plain": 30.0, "floral": 2.5, "print": 2.0, "plaid": 1.5, "image": 1.5, "camouflage": 1.0,
+                        "stripes": 1.0, "dots": 1.0, "melange": 1.0, "checks": 0.8, "woven": 0.5, "knit": 0.3,
+                        "gradient": 0.2}),
+        "gaiter": Looks(0.1, {"black": 2, "charcoal": 1, "grey": 1, "navy": 0.7, "olive": 0.5, "denim": 0.5,
+                              "burgundy": 0.3},
+                        {"plain": 3.0, "melange": 1.5, "knit": 0.8, "camouflage": 0.8, "stripes": 0.5,
+                         "image": 0.5, "print": 0.3}),
+        "sport": Looks(0.05, {"black": 3, "grey": 1, "charcoal": 0.8, "navy": 0.4, "white": 0.4, "red": 0.2,
+                              "olive": 0.2},
+                       {"plain": 8.0, "camouflage": 0.5, "print": 0.5, "melange": 0.3}),
+    },
+    # "wide": many colours and prints, for training that should not lean on a mask's look
+    "wide": {
+        "surgical": Looks(0.15, ("white", "surgical-blue", "light-blue", "black", "sea-green", "pastel-pink",
+                                 "lavender", "light-grey", "grey", "navy", "yellow"),
+                          {"plain": 8.0, "floral": 0.5, "dots": 0.4, "gradient": 0.4, "print": 0.3,
+                           "camouflage": 0.2, "stripes": 0.2}),
+        "n95": Looks(0.1, ("white", "light-grey", "surgical-blue", "black", "grey", "beige"),
+                     {"plain": 6.0, "woven": 1.0, "print": 0.4}),
+        "kn95": Looks(0.2, ("white", "black", "grey", "light-grey", "pastel-pink", "surgical-blue", "navy", "beige",
+                            "lavender"),
+                      {"plain": 8.0, "print": 0.6, "gradient": 0.3, "camouflage": 0.2}),
+        "cloth": Looks(0.25, tuple(name for name, _, _ in PALETTE),
+                       {"plain": 3.0, "stripes": 1.0, "dots": 1.0, "checks": 1.0, "plaid": 1.0, "floral": 1.2,
+                        "camouflage": 0.7, "knit": 0.5, "woven": 0.8, "gradient": 0.4, "print": 0.8, "melange": 0.8,
+                        "image": 1.2}),
+        "gaiter": Looks(0.25, tuple(name for name, _, _ in PALETTE),
+                        {"plain": 2.0, "melange": 1.5, "knit": 1.2, "camouflage": 1.0, "stripes": 0.8,
+                         "gradient": 0.6, "print": 0.5, "floral": 0.5, "image": 1.0}),
+        "sport": Looks(0.15, ("black", "charcoal", "grey", "navy", "white", "red", "olive"),
+                       {"plain": 5.0, "camouflage": 0.6, "print": 0.6, "melange": 0.5}),
+    },
+}
 PRINT_WORDS = ("N95", "FFP2", "KN95", "AIR", "PURE", "SAFE", "CITY", "MOVE", "ZEN", "BREATHE", "NOVA", "FLEX")
 
 Range = tuple[float, float]
@@ -146,7 +214,7 @@ def _uniform(rng: np.random.Generator, bounds: Range) -> float:
 
 
 def _colour(rng: np.random.Generator, any_share: float = 0.3,
-            favourites: tuple[str, ...] | None = None) -> tuple[float, float, float]:
+            favourites: tuple[str, ...] | Mapping[str, float] | None = None) -> tuple[float, float, float]:
     """A palette colour (weighted by how common it is), or any colour at all.
 
     Any hue can come up, but saturation is drawn towards dyed-fabric levels and the brightest saturated
@@ -157,6 +225,9 @@ def _colour(rng: np.random.Generator, any_share: float = 0.3,
         sat = ANY_SATURATION[0] + (ANY_SATURATION[1] - ANY_SATURATION[0]) * rng.random() ** 1.6
         val = rng.uniform(*ANY_VALUE) * (1.0 - 0.25 * sat)
         rgb = _hsv_to_rgb(hue, sat, val)
+    elif isinstance(favourites, Mapping):
+        named = {name: rgb for name, rgb, _ in PALETTE} | REAL_EXTRA_COLOURS
+        rgb = tuple(c / 255.0 for c in named[_weighted_choice(rng, favourites)])
     else:
         entries = [(p[1], p[2]) for p in PALETTE if favourites is None or p[0] in favourites]
         rgb = tuple(c / 255.0 for c in _weighted_choice(rng, entries))
@@ -214,7 +285,7 @@ def _material(rng: np.random.Generator, patterns: Mapping[str, float], ground: t
 
 
 def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
-                 texture_dirs: tuple[str, ...]) -> MaskParams:
+                 texture_dirs: tuple[str, ...], palette: str = "real") -> MaskParams:
     wear = placement.draw_wear(rng)
 
     def shape(top: Range, side_drop: Range, chin_drop: Range, width: Range, tightness: Range,
@@ -234,63 +305,51 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
             straps=straps,
         )
 
+    if kind not in KINDS:
+        raise ValueError(f"unknown mask kind {kind!r}; choose from {KINDS}")
+    looks = LOOKS[palette][kind]
+    ground = _colour(rng, looks.any_share, looks.colours)
+    patterns = looks.patterns
     if kind == "surgical":
-        ground = _colour(rng, 0.15, ("white", "surgical-blue", "light-blue", "black", "sea-green", "pastel-pink",
-                                     "lavender", "light-grey", "grey", "navy", "yellow"))
-        patterns = {"plain": 8.0, "floral": 0.5, "dots": 0.4, "gradient": 0.4, "print": 0.3, "camouflage": 0.2,
-                    "stripes": 0.2}
         geometry = shape((0.6, 1.0), (0.05, 0.25), (0.08, 0.32), (0.9, 1.03), (0.1, 0.45), "rect", "loops",
                          bulge=(0.0, 0.08))
         material = _material(rng, patterns, ground, texture_dirs, pleats=int(rng.choice([3, 3, 3, 2, 4])),
                              nose_wire=True, edge_band=_uniform(rng, (0.035, 0.06)),
                              strap_colour=ground if rng.random() < 0.7 else (0.95, 0.95, 0.95))
     elif kind == "n95":
-        ground = _colour(rng, 0.1, ("white", "light-grey", "surgical-blue", "black", "grey", "beige"))
         geometry = shape((0.6, 0.95), (0.0, 0.12), (0.0, 0.14), (0.78, 0.92), (0.1, 0.3), "cup", "head",
                          bulge=(0.16, 0.3))
         valve = (float(rng.choice([0.3, 0.7])), 0.58, 0.085) if rng.random() < 0.3 else None
-        material = _material(rng, {"plain": 6.0, "woven": 1.0, "print": 0.4}, ground, texture_dirs,
+        material = _material(rng, patterns, ground, texture_dirs,
                              nose_wire=True, edge_band=_uniform(rng, (0.02, 0.04)), valve=valve,
                              valve_colour=_colour(rng, 0.2, ("white", "grey", "charcoal", "surgical-blue")),
                              strap_colour=_colour(rng, 0.0, ("white", "surgical-blue", "yellow", "grey")))
     elif kind == "kn95":
-        ground = _colour(rng, 0.2, ("white", "black", "grey", "light-grey", "pastel-pink", "surgical-blue",
-                                    "navy", "beige", "lavender"))
         geometry = shape((0.65, 1.0), (0.05, 0.2), (0.05, 0.22), (0.88, 1.0), (0.05, 0.25), "fold", "loops",
                          bulge=(0.02, 0.08), fold=(0.1, 0.22))
-        material = _material(rng, {"plain": 8.0, "print": 0.6, "gradient": 0.3, "camouflage": 0.2}, ground,
+        material = _material(rng, patterns, ground,
                              texture_dirs, centre_seam=True, nose_wire=True,
                              edge_band=_uniform(rng, (0.025, 0.05)), strap_colour=ground)
     elif kind == "cloth":
-        ground = _colour(rng, 0.25)
-        patterns = {"plain": 3.0, "stripes": 1.0, "dots": 1.0, "checks": 1.0, "plaid": 1.0, "floral": 1.2,
-                    "camouflage": 0.7, "knit": 0.5, "woven": 0.8, "gradient": 0.4, "print": 0.8, "melange": 0.8,
-                    "image": 1.2}
         geometry = shape((0.65, 1.0), (0.05, 0.2), (0.1, 0.3), (0.88, 1.0), (0.35, 0.75), "contour", "loops",
                          bulge=(0.0, 0.06))
         material = _material(rng, patterns, ground, texture_dirs, centre_seam=bool(rng.random() < 0.8),
                              edge_band=_uniform(rng, (0.0, 0.035)),
                              strap_colour=ground if rng.random() < 0.6 else _colour(rng, 0.2))
     elif kind == "gaiter":
-        ground = _colour(rng, 0.25)
-        patterns = {"plain": 2.0, "melange": 1.5, "knit": 1.2, "camouflage": 1.0, "stripes": 0.8,
-                    "gradient": 0.6, "print": 0.5, "floral": 0.5, "image": 1.0}
         # no nose wire: it sits lower on the nose, runs round the head below the cheekbones, hugs jaw and neck
         geometry = shape((0.4, 0.85), (0.1, 0.25), (0.3, 0.6), (0.95, 1.03), (0.6, 0.9), "tube", "none",
                          standoff=(0.02, 0.045))
         material = _material(rng, patterns, ground, texture_dirs, wrinkles=_uniform(rng, (0.2, 0.8)))
-    elif kind == "sport":
-        ground = _colour(rng, 0.15, ("black", "charcoal", "grey", "navy", "white", "red", "olive"))
+    else:  # sport
         geometry = shape((0.65, 1.0), (0.05, 0.18), (0.05, 0.25), (0.88, 1.0), (0.55, 0.85), "contour",
                          str(rng.choice(["loops", "head"])), bulge=(0.03, 0.08))
         side = float(rng.choice([0.27, 0.73]))
-        material = _material(rng, {"plain": 5.0, "camouflage": 0.6, "print": 0.6, "melange": 0.5}, ground,
+        material = _material(rng, patterns, ground,
                              texture_dirs, centre_seam=True, edge_band=_uniform(rng, (0.02, 0.04)),
                              valve=(side, 0.6, _uniform(rng, (0.07, 0.1))),
                              valve_colour=_colour(rng, 0.3, ("black", "charcoal", "grey", "red", "white")),
                              strap_colour=ground)
-    else:
-        raise ValueError(f"unknown mask kind {kind!r}; choose from {KINDS}")
     return MaskParams(kind=kind, shape=geometry, material=material, seed=int(rng.integers(0, 2**31 - 1)))
 
 
@@ -316,15 +375,20 @@ def _mlfw_white(rng: np.random.Generator, placement: Placement) -> MaskParams:
 
 def sample_params(style: str, rng: np.random.Generator, placement: Placement | None = None,
                   texture_dirs: tuple[str, ...] = ()) -> MaskParams:
-    """Draw one mask for one face. `style` is "varied", "mlfw-white" or a kind name."""
+    """Draw one mask for one face. `style` is "varied" (kinds, colours and prints as often as on real masked
+    photos), "varied-wide" (many more colours and prints: for training that must not lean on a mask's look),
+    "mlfw-white" or a kind name (drawn with real-photo colours)."""
     if placement is not None and not isinstance(placement, Placement):
         raise ValueError(f"placement must be a maskgen.Placement (e.g. Placement(wear='chin')), got "
                          f"{type(placement).__name__}")
     placement = placement or Placement()
     if style == BASELINE:
         return _mlfw_white(rng, placement)
+    palette = "wide" if style == WIDE else "real"
     if style == "varied":
         style = _weighted_choice(rng, KIND_WEIGHTS)
+    elif style == WIDE:
+        style = _weighted_choice(rng, KIND_WEIGHTS_WIDE)
     if style not in KINDS:
         raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
-    return _sample_kind(style, rng, placement, texture_dirs)
+    return _sample_kind(style, rng, placement, texture_dirs, palette)

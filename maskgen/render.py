@@ -135,6 +135,8 @@ class FaceSkipped(Exception):
     """A face that cannot take a mask (too small, outside the image); reported, never raised to callers."""
 
 
+RIM_WIDTH = 0.006  # the cut edge's shaded rim, in face widths (about a pixel on a 160 px face)
+DROP_LENGTH = 0.02  # how far the soft shadow falls from the mask, in face widths
 HALF_RES_BLUR = 1.2  # px of photo blur from which the mask is rendered at half resolution, then upsampled
 
 
@@ -159,7 +161,7 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
         raise FaceSkipped(f"face geometry unusable: {exc}") from exc
 
     shadow_sigma = float(np.clip(0.01 * face_px, 0.6, 2.0))
-    pad = int(np.ceil(2.5 * style.blur_sigma + 2.0 * shadow_sigma + placed.strap_width + 2))
+    pad = int(np.ceil(2.5 * style.blur_sigma + 3.0 * shadow_sigma + DROP_LENGTH * face_px + placed.strap_width + 2))
     xy = np.concatenate([placed.points.reshape(-1, 3)[:, :2], *placed.straps]) if placed.straps else \
         placed.points.reshape(-1, 3)[:, :2]
     x0, y0 = np.floor(xy.min(axis=0)).astype(int) - pad
@@ -182,7 +184,8 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     cast = np.asarray(style.cast, np.float32)
     colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px * scale, lighting,
                                        params.shading) * cast
-    edge = composite.edge_coverage(params.shape.outline, fragments)
+    edge, rim = composite.edge_coverage(params.shape.outline, fragments, RIM_WIDTH * face_px * scale)
+    colour *= rim[:, None]
     mask_layer = composite.fragment_layer(fragments, colour, edge, low_size)
 
     facing = lighting.irradiance(np.array([[0.0], [0.0], [1.0]], np.float32))[0]
@@ -199,7 +202,8 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
         layer = composite.upsample_layer(composite.blur_layer(layer, remaining), size)
         style = photo.PhotoStyle(style.greyscale, style.noise_sigma, 0.0, style.cast)
     layer = composite.match_photo(layer, style, params.seed)
-    shadow = composite.contact_shadow(layer.alpha, shadow_sigma) if params.shading > 0.5 else None
+    shadow = composite.contact_shadow(layer.alpha, shadow_sigma, _shadow_drop(lighting, face_px)) \
+        if params.shading > 0.5 else None
 
     roi = to_float(out[y0:y1, x0:x1], layout)
     blended, alpha = composite.blend(roi, layer, shadow)
@@ -212,6 +216,16 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     out[y0:y1, x0:x1] = from_float_rgb(blended, layout, new_alpha).reshape(out[y0:y1, x0:x1].shape)
     coverage[y0:y1, x0:x1] = np.maximum(coverage[y0:y1, x0:x1], alpha)
     return [int(x0), int(y0), int(x1), int(y1)]
+
+
+def _shadow_drop(lighting: photo.Lighting, face_px: float) -> tuple[float, float]:
+    """Where the mask's soft shadow falls (px): away from the light's side, and downwards, since faces are
+    mostly lit from above; further on bigger faces."""
+    dx, dy = lighting.direction[0], lighting.direction[1]
+    length = DROP_LENGTH * face_px
+    side = float(np.clip(-dx / max(lighting.ambient, 0.05), -1.0, 1.0))
+    down = float(np.clip(0.6 - dy / max(lighting.ambient, 0.05), 0.3, 1.0))
+    return side * length * 0.5, down * length
 
 
 def _photo_style(image: np.ndarray, layout: ImageLayout, face: Face) -> photo.PhotoStyle:

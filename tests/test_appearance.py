@@ -52,13 +52,34 @@ def test_construction_details_make_relief():
     assert pleated.std() > 0.05
 
 
-def test_varied_style_draws_every_kind_and_many_patterns():
+def _neutral_share(drawn) -> float:
+    """Share of masks whose ground is black, grey or white (low saturation), as two thirds of real ones are."""
+    rgb = np.array([p.material.colours[0] for p in drawn])
+    return float(((rgb.max(axis=1) - rgb.min(axis=1)) < 0.12).mean())
+
+
+def test_varied_style_follows_real_mask_frequencies():
+    """benchmarks/results/real-masks-kinds.md: cloth 42 %, surgical 38 %, black/grey/white 66 %, a few prints."""
     rng = np.random.default_rng(0)
-    drawn = [sample_params("varied", rng) for _ in range(400)]
+    drawn = [sample_params("varied", rng) for _ in range(2000)]
+    kinds = {kind: np.mean([p.kind == kind for p in drawn]) for kind in maskgen.KINDS}
+    assert kinds["cloth"] > 0.3 and kinds["surgical"] > 0.3 and max(kinds["gaiter"], kinds["sport"]) < 0.09
+    assert 0.55 < _neutral_share(drawn) < 0.8
+    patterned = np.mean([p.material.pattern != "plain" for p in drawn])
+    assert 0.08 < patterned < 0.25
+    surgical = [p for p in drawn if p.kind == "surgical"]
+    assert np.mean([p.material.pattern == "plain" for p in surgical]) > 0.95
+
+
+def test_varied_wide_draws_every_kind_many_patterns_and_colours():
+    rng = np.random.default_rng(0)
+    drawn = [sample_params("varied-wide", rng) for _ in range(400)]
     assert {p.kind for p in drawn} == set(maskgen.KINDS)
     assert len({p.material.pattern for p in drawn}) >= 10
     colours = np.array([p.material.colours[0] for p in drawn])
     assert colours.std(axis=0).min() > 0.15, "colours should spread over the colour space"
+    assert _neutral_share(drawn) < _neutral_share([sample_params("varied", rng) for _ in range(400)]) - 0.15
+    assert np.mean([p.material.pattern != "plain" for p in drawn]) > 0.3
 
 
 def test_baseline_is_one_white_flat_mask():
@@ -110,3 +131,36 @@ def test_mask_is_lit_like_the_photo(samples, sample_faces):
     dark = maskgen.render(dark_photo, faces, style="surgical", seed=5)
     occ = bright.occlusion & dark.occlusion
     assert dark.image[occ].mean() < 0.7 * bright.image[occ].mean()
+
+
+def test_a_white_mask_is_shaded_not_a_paper_cut_out(samples, sample_faces):
+    """Real white masks never clip to a flat white, show their pleats, and cast a soft shadow on the skin below
+    (realism v2, flaw 2). Before: 70-80 % of a white mask's pixels were pure white on most sample photos."""
+    import dataclasses
+
+    from maskgen.kinds import MaskParams
+
+    drawn = sample_params("surgical", np.random.default_rng(3))
+    white = dataclasses.replace(drawn.material, colours=((0.94, 0.95, 0.96),), pattern="plain")
+    shape = dataclasses.replace(drawn.shape, wear="correct")
+    pleated = MaskParams(kind="surgical", shape=shape, material=dataclasses.replace(white, pleats=3), seed=drawn.seed)
+    smooth = MaskParams(kind="surgical", shape=shape, material=dataclasses.replace(white, pleats=0), seed=drawn.seed)
+    for name, image in samples.items():
+        out = maskgen.apply_masks(image, sample_faces[name], [pleated])
+        inside = cv2.erode(out.occlusion.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        pixels = out.image[inside].reshape(int(inside.sum()), -1)
+        assert (pixels == 255).all(axis=1).mean() < 0.02, f"{name}: clipped to pure white"
+        flat = maskgen.apply_masks(image, sample_faces[name], [smooth]).image[inside].reshape(pixels.shape)
+        assert np.abs(pixels.astype(int) - flat).mean() > 1.0, f"{name}: the pleats do not show"
+
+    from posed import posed_face
+
+    canvas = np.empty((256, 256, 3), np.uint8)
+    canvas[:] = (170, 125, 105)
+    face = posed_face(sample_faces["Linda_Sanchez_0001"][0], 0, 0, 0, 256, scale=0.5)  # room below the chin
+    out = maskgen.apply_masks(canvas, [face], [pleated])
+    rows = np.flatnonzero(out.occlusion.any(axis=1))
+    columns = np.flatnonzero(out.occlusion[rows.max()])
+    below = np.zeros_like(out.occlusion)
+    below[rows.max() + 1: rows.max() + 4, columns.min(): columns.max() + 1] = True  # skin just under the edge
+    assert out.image[below].mean() < canvas[below].mean() - 5, "no soft shadow under the mask"  # was 2 levels

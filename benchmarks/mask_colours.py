@@ -1,0 +1,124 @@
+"""What colour are masks? The lower face of real masked photos against maskgen's styles, in broad colour groups.
+
+    python benchmarks/mask_colours.py        # -> results/mask-colours.json and mask-colours.png
+
+Each photo is aligned as in benchmarks/realism.py (eyes at fixed places, 64 px); the mask colour is the median
+of a patch between the nose and the chin, read in HSV and put into one of a few broad groups (black, charcoal,
+grey, white, light blue, blue/navy, green/teal, pink/red/purple, yellow/orange/brown); the patch's spread of
+lightness tells plain from patterned. Real: ../shared/data/real-masks/with_mask. Synthetic: each style rendered
+on ../shared/data/real-masks/without_mask, so lighting and photo quality match as far as they can.
+The photos' light tints every mask alike on both sides, so the groups compare like with like, but they are
+not the fabric's true colour (a white mask in shade reads as grey).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import maskgen  # noqa: E402
+from realism import CROP, DATA, RESULTS, align, load_faces  # noqa: E402
+
+GROUPS = ("black", "charcoal", "grey", "white", "light-blue", "blue-navy", "green-teal", "pink-red-purple",
+          "yellow-orange-brown")
+PATCH = (slice(int(0.62 * CROP), int(0.86 * CROP)), slice(int(0.34 * CROP), int(0.66 * CROP)))
+PATTERNED_SPREAD = 0.09  # lightness spread (0..1) of the patch above which a mask counts as patterned
+
+
+def colour_group(rgb: np.ndarray) -> str:
+    """One broad group for a median RGB colour (0-255)."""
+    hsv = cv2.cvtColor(np.uint8(rgb)[None, None], cv2.COLOR_RGB2HSV_FULL)[0, 0] / 255.0
+    hue, sat, val = float(hsv[0]) * 360.0, float(hsv[1]), float(hsv[2])
+    if val < 0.2:
+        return "black"
+    if sat < 0.16:
+        return "charcoal" if val < 0.4 else "grey" if val < 0.68 else "white"
+    if 170 <= hue < 260:
+        return "light-blue" if val >= 0.55 and sat < 0.6 else "blue-navy"
+    if 75 <= hue < 170:
+        return "green-teal"
+    if hue >= 260 or hue < 15:
+        return "pink-red-purple"
+    return "yellow-orange-brown"
+
+
+def describe(crops: np.ndarray) -> dict:
+    patches = crops[:, PATCH[0], PATCH[1]].reshape(len(crops), -1, 3)
+    medians = np.median(patches, axis=1)
+    lightness = patches.mean(axis=2) / 255.0
+    spread = np.percentile(lightness, 90, axis=1) - np.percentile(lightness, 10, axis=1)
+    groups = Counter(colour_group(m) for m in medians)
+    return {"photos": int(len(crops)),
+            "groups": {g: groups.get(g, 0) / len(crops) for g in GROUPS},
+            "patterned": float((spread > PATTERNED_SPREAD).mean())}
+
+
+def distance(a: dict, b: dict) -> float:
+    """Total variation distance between two group distributions (0 same, 1 disjoint)."""
+    return 0.5 * sum(abs(a["groups"][g] - b["groups"][g]) for g in GROUPS)
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["real", *report["synthetic"]]
+    rows = [report["real"], *report["synthetic"].values()]
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    width = 0.8 / len(rows)
+    for i, (name, row) in enumerate(zip(names, rows)):
+        ax.bar(np.arange(len(GROUPS)) + i * width, [row["groups"][g] for g in GROUPS], width, label=name)
+    ax.set_xticks(np.arange(len(GROUPS)) + 0.4 - width / 2, GROUPS, rotation=20, fontsize=8)
+    ax.set_ylabel("share of photos")
+    ax.legend(fontsize=8)
+    ax.set_title("mask colour on the lower face: real masked photos against maskgen's styles", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--with-mask", type=Path, default=DATA / "real-masks" / "with_mask")
+    parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
+    parser.add_argument("--styles", default="varied,varied-wide,mlfw-white")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS / "mask-colours.json")
+    args = parser.parse_args()
+    real_faces, real_dropped = load_faces(args.with_mask, args.limit)
+    bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
+    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+              "date": dt.date.today().isoformat(), "groups": list(GROUPS), "patterned_spread": PATTERNED_SPREAD,
+              "photos": {"with_mask": len(real_faces), "with_mask_dropped": real_dropped,
+                         "without_mask": len(bare_faces), "without_mask_dropped": bare_dropped},
+              "real": describe(np.stack([align(image, face) for image, face in real_faces])),
+              "unmasked_skin": describe(np.stack([align(image, face) for image, face in bare_faces])),
+              "synthetic": {}}
+    for style in args.styles.split(","):
+        crops = [align(maskgen.render(image, [face], style=style, seed=index).image, face)
+                 for index, (image, face) in enumerate(tqdm(bare_faces, desc=style, unit="img"))]
+        row = describe(np.stack(crops))
+        row["distance_to_real"] = distance(row, report["real"])
+        report["synthetic"][style] = row
+        print(f"{style:>12}: distance to real {row['distance_to_real']:.3f}, patterned {row['patterned']:.1%}")
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, args.out.with_suffix(".png"))
+    print(json.dumps({"real": report["real"], **{k: v["groups"] for k, v in report["synthetic"].items()}}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
