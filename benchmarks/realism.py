@@ -116,21 +116,12 @@ def to_tensor(crops: np.ndarray) -> torch.Tensor:
     return torch.from_numpy((crops.astype(np.float32) / 255.0 - 0.5) / 0.25).permute(0, 3, 1, 2).contiguous()
 
 
-def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> tuple[nn.Module, dict]:
-    """Train on 70 % of each side, report accuracy on the held-out 30 % (balanced by construction).
-    The stats carry which items of each side were used for training ("train_index_0", "train_index_1")."""
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    n = min(len(x0), len(x1))
-    i0, i1 = rng.permutation(len(x0))[:n], rng.permutation(len(x1))[:n]
-    cut = int(0.7 * n)
-    train_x = np.concatenate([x0[i0[:cut]], x1[i1[:cut]]])
-    train_y = np.concatenate([np.zeros(cut, np.int64), np.ones(cut, np.int64)])
-    test_x = np.concatenate([x0[i0[cut:]], x1[i1[cut:]]])
-    test_y = np.concatenate([np.zeros(n - cut, np.int64), np.ones(n - cut, np.int64)])
+def fit(crops: np.ndarray, labels: np.ndarray, rng: np.random.Generator, epochs: int) -> nn.Module:
+    """A SmallCNN trained on (N, CROP, CROP, 3) uint8 crops and 0/1 labels; `rng` (seeded) draws every order."""
+    torch.manual_seed(int(rng.integers(1 << 30)))
     model = SmallCNN()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    inputs, targets = to_tensor(train_x), torch.from_numpy(train_y)
+    inputs, targets = to_tensor(crops), torch.from_numpy(labels.astype(np.int64))
     steps = epochs * -(-len(inputs) // 64)
     # one-cycle schedule: short trainings with a constant rate sometimes stall on one class
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
@@ -147,6 +138,21 @@ def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> 
             loss.backward()
             optimizer.step()
             schedule.step()
+    return model
+
+
+def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> tuple[nn.Module, dict]:
+    """Train on 70 % of each side, report accuracy on the held-out 30 % (balanced by construction).
+    The stats carry which items of each side were used for training ("train_index_0", "train_index_1")."""
+    rng = np.random.default_rng(seed)
+    n = min(len(x0), len(x1))
+    i0, i1 = rng.permutation(len(x0))[:n], rng.permutation(len(x1))[:n]
+    cut = int(0.7 * n)
+    train_x = np.concatenate([x0[i0[:cut]], x1[i1[:cut]]])
+    train_y = np.concatenate([np.zeros(cut, np.int64), np.ones(cut, np.int64)])
+    test_x = np.concatenate([x0[i0[cut:]], x1[i1[cut:]]])
+    test_y = np.concatenate([np.zeros(n - cut, np.int64), np.ones(n - cut, np.int64)])
+    model = fit(train_x, train_y, rng, epochs)
     scores = predict(model, test_x)
     accuracy = float(((scores > 0.5).astype(np.int64) == test_y).mean())
     return model, {"held_out_accuracy": accuracy, "train": int(2 * cut), "test": int(2 * (n - cut)),
@@ -205,37 +211,70 @@ def plot(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+# Each variant: the style, changes to the drawn MaskParams, and renderer constants or functions switched back
+# to what they were before a realism fix ("module.NAME": value). Same seeds, so the same masks otherwise.
+_FLAT_TOP = {"maskgen.geometry._level_in_view": lambda frontal, axes, x, top, apex: top,
+             "maskgen.geometry._single_arc": lambda top, apex: top,
+             "maskgen.geometry._bridged_rows": lambda x, depth: depth}
+_OLD_SHADING = {"maskgen.composite.CURVE_SHADE": 0.0, "maskgen.composite.RIM_DARKEN": 0.0,
+                "maskgen.composite.SHOULDER": 1.0, "maskgen.composite.DROP_SHADOW": 0.0,
+                "maskgen.appearance.PLEAT_SHADE": 0.0}
 ABLATIONS = {
-    "varied (as rendered)": {},
-    "varied, photo matching off (no blur, grain or colour cast)": {"match_photo": False},
-    "varied, flat (shading 0.15, as mlfw-white)": {"shading": 0.15},
-    "varied, flat and photo matching off": {"shading": 0.15, "match_photo": False},
-    "mlfw-white (as rendered)": None,
-    "mlfw-white, lit and matched like varied": {"shading": 1.0, "match_photo": True},
+    "varied (as rendered)": ("varied", {}, {}),
+    "varied, without the one-arc top edge (flaw 1)": ("varied", {}, _FLAT_TOP),
+    "varied, without the shading of v2 (flaw 2)": ("varied", {}, _OLD_SHADING),
+    "varied, with the wide palette (flaw 3): varied-wide": ("varied-wide", {}, {}),
+    "varied, without any v2 fix": ("varied-wide", {}, {**_FLAT_TOP, **_OLD_SHADING}),
+    "varied, photo matching off (no blur, grain or colour cast)": ("varied", {"match_photo": False}, {}),
+    "varied, flat (shading 0.15, as mlfw-white)": ("varied", {"shading": 0.15}, {}),
+    "mlfw-white (as rendered)": ("mlfw-white", {}, {}),
+    "mlfw-white, lit and matched like varied": ("mlfw-white", {"shading": 1.0, "match_photo": True}, {}),
 }
 
 
+class patched:
+    """Set module attributes ("package.module.NAME": value) for the duration of a with-block."""
+
+    def __init__(self, changes: dict) -> None:
+        import importlib
+
+        self.targets = [(importlib.import_module(k.rsplit(".", 1)[0]), k.rsplit(".", 1)[1], v)
+                        for k, v in changes.items()]
+
+    def __enter__(self) -> None:
+        self.saved = [(module, name, getattr(module, name)) for module, name, _ in self.targets]
+        for module, name, value in self.targets:
+            setattr(module, name, value)
+
+    def __exit__(self, *exc) -> None:
+        for module, name, value in self.saved:
+            setattr(module, name, value)
+
+
 def write_ablation(args: argparse.Namespace, detector: nn.Module, detector_stats: dict, bare_faces: list,
-                   unseen: np.ndarray) -> None:
-    """The detector's "masked" share on the held-out unmasked photos, with one part of the renderer switched
-    off at a time (same seeds, so the same masks otherwise)."""
+                   unseen: np.ndarray, real: np.ndarray) -> None:
+    """For each variant, the real-photo detector's "masked" share on the held-out unmasked photos and the
+    two-sample test against the real masked crops (one seed), with one part of the renderer switched off."""
     import dataclasses
 
     from maskgen.render import apply_masks, draw_params
 
-    shares = {}
-    for name, change in ABLATIONS.items():
-        style = maskgen.BASELINE if name.startswith("mlfw-white") else "varied"
+    shares, two_samples = {}, {}
+    for name, (style, change, patch) in ABLATIONS.items():
         crops = []
-        for index in unseen:
-            image, face = bare_faces[index]
-            params = [dataclasses.replace(p, **(change or {})) for p in draw_params(1, style, int(index))]
-            crops.append(align(apply_masks(image, [face], params).image, face))
-        shares[name] = float((predict(detector, np.stack(crops)) > 0.5).mean())
-        print(f"{name}: detector calls masked {shares[name]:.1%}")
+        with patched(patch):
+            for index in range(len(bare_faces)):
+                image, face = bare_faces[index]
+                params = [dataclasses.replace(p, **change) for p in draw_params(1, style, int(index))]
+                crops.append(align(apply_masks(image, [face], params).image, face))
+        crops = np.stack(crops)
+        shares[name] = float((predict(detector, crops[unseen]) > 0.5).mean())
+        two_samples[name] = two_sample(real, crops, [0], args.epochs)["mean"]
+        print(f"{name}: detector calls masked {shares[name]:.1%}, two-sample {two_samples[name]:.3f}")
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(), "crop_px": CROP, "scored_on_unseen_photos": int(len(unseen)),
-              "detector": detector_stats, "detector_called_masked": shares}
+              "detector": detector_stats, "detector_called_masked": shares,
+              "two_sample_whole_face_seed0": two_samples}
     path = args.out.with_name("realism-ablation.json")
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
@@ -245,7 +284,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--with-mask", type=Path, default=DATA / "real-masks" / "with_mask")
     parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
-    parser.add_argument("--conditions", default=",".join((maskgen.BASELINE, "varied", *maskgen.KINDS)))
+    parser.add_argument("--conditions", default=",".join((maskgen.BASELINE, "varied", "varied-wide", *maskgen.KINDS)))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="at most this many photos per folder")
@@ -274,7 +313,7 @@ def main() -> None:
     detector_stats["scored_on"] = {"with_mask": int(len(unseen_real)), "without_mask": int(len(unseen_bare))}
 
     if args.ablation:
-        write_ablation(args, detector, detector_stats, bare_faces, unseen_bare)
+        write_ablation(args, detector, detector_stats, bare_faces, unseen_bare, real)
         return
 
     results: dict = {

@@ -4,7 +4,9 @@ Every picture in the docs comes from here, never by hand:
 - kinds.jpg: every kind (and the mlfw-white baseline) on every sample face (grey and colour, frontal and turned);
 - poses.jpg: one face turned in 3D from -50 to +50 degrees of yaw, pitch and roll, for each kind;
 - wear.jpg: the placement modes (correct, nose out, on the chin) and top-edge heights;
-- patterns.jpg: every texture family on the same face.
+- patterns.jpg: every texture family on the same face;
+- real-vs-varied.jpg: 24 real masked photos beside 24 `varied` renders on real unmasked photos, both from
+  ../shared/data/real-masks (chandrikadeb7/Face-Mask-Detection, MIT); skipped when that folder is absent.
 """
 
 from __future__ import annotations
@@ -91,12 +93,52 @@ def patterns_sheet() -> np.ndarray:
     return contact_sheet(images, captions, columns=7, size=150)
 
 
+REAL_MASKS = Path(os.environ.get("MASKGEN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / \
+    "real-masks"
+
+
+def face_crop(image: np.ndarray, face: maskgen.Face) -> np.ndarray:
+    (x0, y0), (x1, y1) = face.landmarks[:, :2].min(axis=0), face.landmarks[:, :2].max(axis=0)
+    pad = 0.2 * (x1 - x0)
+    return image[max(0, int(y0 - pad)):int(y1 + pad), max(0, int(x0 - pad)):int(x1 + pad)]
+
+
+def real_sheet() -> np.ndarray | None:
+    """Real masked faces (left half of each row) beside varied masks on real unmasked faces (right half)."""
+    if not REAL_MASKS.is_dir():
+        print(f"skipped real-vs-varied.jpg: {REAL_MASKS} not found (set MASKGEN_DATA)")
+        return None
+    picked = {}
+    for side in ("with_mask", "without_mask"):
+        files = sorted((REAL_MASKS / side).glob("*.jpg"))
+        order = np.random.default_rng(1).permutation(len(files))
+        crops = []
+        for index in order:
+            image = maskgen.images.to_uint8_rgb(maskgen.read_image(files[index]))
+            faces = maskgen.detect_faces(image, max_faces=1)
+            if faces and faces[0].width >= 60:
+                if side == "without_mask":
+                    image = maskgen.render(image, faces, style="varied", seed=int(index)).image
+                crops.append(face_crop(image, faces[0]))
+            if len(crops) == 24:
+                break
+        picked[side] = crops
+    images, captions = [], []
+    for row in range(4):
+        for side, caption in (("with_mask", "real"), ("without_mask", "maskgen varied")):
+            images += picked[side][6 * row: 6 * row + 6]
+            captions += [caption] * 6
+    return contact_sheet(images, captions, columns=12, size=120)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for name, make in (("kinds", kinds_sheet), ("poses", poses_sheet), ("wear", wear_sheet),
-                       ("patterns", patterns_sheet)):
-        maskgen.write_image(OUT / f"{name}.jpg", make(), quality=88)  # JPEG: the repository stays small
-        print("wrote", OUT / f"{name}.jpg")
+                       ("patterns", patterns_sheet), ("real-vs-varied", real_sheet)):
+        sheet = make()
+        if sheet is not None:
+            maskgen.write_image(OUT / f"{name}.jpg", sheet, quality=88)  # JPEG: the repository stays small
+            print("wrote", OUT / f"{name}.jpg")
 
 
 if __name__ == "__main__":

@@ -295,3 +295,25 @@ def test_experiment_pairs_varied_and_white_runs_photo_by_photo(tmp_path, monkeyp
     assert all(r["photos"] == [90, 90, 90] and r["accuracy"]["mean"] > 0 for r in report["rows"])
     table = (tmp_path / "paired.md").read_text()
     assert table.count("| resmasking |") == 3 and "95 % over seeds" in table
+
+
+def test_experiment_scores_a_real_test_folder_in_colour_and_in_grey(csv_dataset, tmp_path):
+    import subprocess
+    import sys
+
+    real = tmp_path / "real"
+    for index, label in enumerate(LABELS):
+        (real / label).mkdir(parents=True)
+        shutil.copy(maskgen.sample_paths()[index], real / label / "a.jpg")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "experiment.py"
+    done = subprocess.run([sys.executable, str(script), "--data", str(csv_dataset), "--real-test", str(real),
+                           "--config", "smoke", "--models", "mobilenet_v2", "--conditions", "none",
+                           "--cache", str(tmp_path / "landmarks.sqlite"), "--results", str(tmp_path / "results"),
+                           "--runs", str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    saved = tmp_path / "results" / "experiment-smoke" / "mobilenet_v2-none"
+    assert {p.name for p in saved.glob("eval-*")} == {"eval-val-none", "eval-val-mlfw-white", "eval-val-varied",
+                                                      "eval-real-none", "eval-real-none-grey"}
+    table = (saved.parent / "table.md").read_text()
+    assert "real masked test, in grey" in table

@@ -1,0 +1,168 @@
+"""Realism that measures usefulness: train a mask detector on synthetic masks only, test it on real photos.
+
+    python benchmarks/realism_tstr.py          # -> results/realism-tstr.json, realism-tstr.png,
+                                               #    realism-tstr-misses.png
+
+For each condition (mlfw-white, varied, varied-wide and each kind) a small CNN learns "masked or not" from
+lfw-expressions faces only: 1,500 photos left unmasked against 1,500 other photos masked by maskgen in that
+condition. It is then scored on the real photos of ../shared/data/real-masks (with_mask against without_mask),
+none of which it saw. Both classes of the test share the shift from LFW to web photos, so the score says
+whether synthetic masks teach what a real mask looks like, not which collection a photo came from (the
+two-sample test and the real-trained detector of benchmarks/realism.py both see the collections too).
+Crops are aligned on the eyes (as in realism.py) and grey, since LFW is mostly grey and the real photos are in
+colour. Balanced accuracy and the recall of real masked photos, mean and spread over seeds; each seed draws its
+own photos, masks and initialisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import maskgen  # noqa: E402
+from maskgen.cache import LandmarkCache  # noqa: E402
+from maskgen.images import ImageError  # noqa: E402
+from maskgen.seeding import derive_seed  # noqa: E402
+from maskgen.sheet import contact_sheet  # noqa: E402
+from realism import DATA, RESULTS, align, fit, load_faces, predict, usable  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def grey(crops: np.ndarray) -> np.ndarray:
+    luma = crops.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(np.round(luma).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def synthetic_faces(data: Path, cache_path: Path, count: int) -> list[tuple[np.ndarray, maskgen.Face, str]]:
+    """Up to `count` lfw-expressions training photos with one usable face, in a fixed shuffled order."""
+    rows = [line.split(",") for line in (data / "labels.csv").read_text().splitlines()[1:]]
+    names = sorted(r[0] for r in rows if len(r) > 5 and r[5] == "train")
+    order = np.random.default_rng(0).permutation(len(names))
+    cache = LandmarkCache(cache_path, data)
+    kept = []
+    bar = tqdm(total=count, desc="lfw-expressions faces", unit="img")
+    for index in order:
+        path = data / "images" / names[index]
+        try:
+            image = maskgen.read_image(path)
+        except ImageError:
+            continue
+        faces = cache.faces_for_file(path, lambda p: (maskgen.detect_faces(image), image.shape[:2]))
+        if len(faces) == 1 and usable(faces[0]):
+            kept.append((image, faces[0], names[index]))
+            bar.update()
+            if len(kept) == count:
+                break
+    bar.close()
+    return kept
+
+
+def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, real: np.ndarray,
+        bare: np.ndarray) -> tuple[dict, torch.nn.Module]:
+    rng = np.random.default_rng(derive_seed(seed, "tstr", condition) % 2**63)
+    order = rng.permutation(len(faces))
+    plain = [align(faces[i][0], faces[i][1]) for i in order[:per_class]]
+    masked = [align(maskgen.render(faces[i][0], [faces[i][1]], style=condition,
+                                   seed=derive_seed(seed, faces[i][2], condition)).image, faces[i][1])
+              for i in order[per_class:2 * per_class]]
+    crops = grey(np.stack(plain + masked))
+    labels = np.concatenate([np.zeros(len(plain)), np.ones(len(masked))])
+    model = fit(crops, labels, rng, epochs)
+    called_real = predict(model, real) > 0.5
+    called_bare = predict(model, bare) > 0.5
+    recall, specificity = float(called_real.mean()), float(1.0 - called_bare.mean())
+    return {"balanced_accuracy": (recall + specificity) / 2, "real_mask_recall": recall,
+            "unmasked_specificity": specificity}, model
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["conditions"])
+    rows = [report["conditions"][n] for n in names]
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [r["balanced_accuracy"]["mean"] for r in rows], 0.4,
+           yerr=[r["balanced_accuracy"]["std"] for r in rows], label="balanced accuracy on real photos")
+    ax.bar(x + 0.2, [r["real_mask_recall"]["mean"] for r in rows], 0.4,
+           yerr=[r["real_mask_recall"]["std"] for r in rows], label="real masked photos found (recall)")
+    ax.axhline(0.5, color="black", linewidth=0.8)
+    ax.set_xticks(x, names, rotation=25, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title("trained on synthetic masks only (lfw-expressions), tested on real photos", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA / "lfw-expressions")
+    parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "landmarks-lfw-expressions.sqlite")
+    parser.add_argument("--with-mask", type=Path, default=DATA / "real-masks" / "with_mask")
+    parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
+    parser.add_argument("--conditions", default=",".join(("mlfw-white", "varied", "varied-wide", *maskgen.KINDS)))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--per-class", type=int, default=1500)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--limit", type=int, default=None, help="at most this many real photos per folder")
+    parser.add_argument("--out", type=Path, default=RESULTS / "realism-tstr.json")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    faces = synthetic_faces(args.data, args.cache, 2 * args.per_class)
+    if len(faces) < 2 * args.per_class:
+        raise SystemExit(f"only {len(faces)} usable lfw-expressions faces for 2 x {args.per_class}")
+    real_faces, real_dropped = load_faces(args.with_mask, args.limit)
+    bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
+    real = grey(np.stack([align(image, face) for image, face in real_faces]))
+    bare = grey(np.stack([align(image, face) for image, face in bare_faces]))
+    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+              "date": dt.date.today().isoformat(),
+              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+              "per_class": args.per_class, "epochs": args.epochs, "seeds": args.seeds,
+              "real_photos": {"with_mask": len(real), "with_mask_dropped": real_dropped,
+                              "without_mask": len(bare), "without_mask_dropped": bare_dropped},
+              "conditions": {}}
+    missed = None
+    for condition in args.conditions.split(","):
+        runs = []
+        for seed in range(args.seeds):
+            scores, model = run(condition, faces, seed, args.per_class, args.epochs, real, bare)
+            runs.append(scores)
+            if condition == "varied" and seed == 0:
+                realness = predict(model, real)
+                missed = [real_faces[i] for i in np.argsort(realness)[:24] if realness[i] <= 0.5]
+        report["conditions"][condition] = {
+            key: {"mean": float(np.mean([r[key] for r in runs])), "std": float(np.std([r[key] for r in runs])),
+                  "runs": [r[key] for r in runs]} for key in runs[0]}
+        row = report["conditions"][condition]
+        print(f"{condition:>12}: balanced {row['balanced_accuracy']['mean']:.3f} +- "
+              f"{row['balanced_accuracy']['std']:.3f}, real-mask recall {row['real_mask_recall']['mean']:.3f}")
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, args.out.with_suffix(".png"))
+    if missed:
+        crops = [cv2.resize(align(image, face), (96, 96)) for image, face in missed]
+        sheet = contact_sheet(crops, ["missed"] * len(crops), columns=12, size=96)
+        maskgen.write_image(args.out.with_name("realism-tstr-misses.jpg"), sheet, quality=85)
+
+
+if __name__ == "__main__":
+    main()
