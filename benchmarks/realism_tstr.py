@@ -11,7 +11,7 @@ whether synthetic masks teach what a real mask looks like, not which collection 
 two-sample test and the real-trained detector of benchmarks/realism.py both see the collections too).
 Crops are aligned on the eyes (as in realism.py) and grey, since LFW is mostly grey and the real photos are in
 colour. Balanced accuracy and the recall of real masked photos, mean and spread over seeds; each seed draws its
-own photos, masks and initialisation.
+own photos, masks and initialisation (3 seeds for the styles, 1 for each single kind).
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def main() -> None:
     parser.add_argument("--with-mask", type=Path, default=DATA / "real-masks" / "with_mask")
     parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
     parser.add_argument("--conditions", default=",".join(("mlfw-white", "varied", "varied-wide", *maskgen.KINDS)))
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds for mlfw-white, varied and varied-wide")
+    parser.add_argument("--kind-seeds", type=int, default=1, help="seeds for each single kind")
     parser.add_argument("--per-class", type=int, default=1500)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="at most this many real photos per folder")
@@ -137,14 +138,14 @@ def main() -> None:
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(),
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
-              "per_class": args.per_class, "epochs": args.epochs, "seeds": args.seeds,
+              "per_class": args.per_class, "epochs": args.epochs, "seeds": args.seeds, "kind_seeds": args.kind_seeds,
               "real_photos": {"with_mask": len(real), "with_mask_dropped": real_dropped,
                               "without_mask": len(bare), "without_mask_dropped": bare_dropped},
               "conditions": {}}
     missed = None
     for condition in args.conditions.split(","):
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.kind_seeds if condition in maskgen.KINDS else args.seeds):
             scores, model = run(condition, faces, seed, args.per_class, args.epochs, real, bare)
             runs.append(scores)
             if condition == "varied" and seed == 0:

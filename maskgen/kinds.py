@@ -53,8 +53,7 @@ LOOKS: dict[str, dict[str, Looks]] = {
                                  "navy": 2, "pale-green": 1.5, "beige": 1, "cream": 1, "light-grey": 0.7,
                                  "pastel-pink": 1},
                           {"plain": 30.0, "floral": 0.3, "dots": 0.2, "print": 0.3}),
-        "n95": Looks(0.0, {"white": 3, "light-grey": 1, "grey": 1, "black": 1, "beige": 0.3},
-                     {"plain": 10.0, "woven": 1.0}),
+        "n95": Looks(0.0, {"white": 3, "light-grey": 1, "grey": 1, "black": 1, "beige": 0.3}, {"plain": 1.0}),
         "kn95": Looks(0.02, {"white": 6, "black": 1.5, "light-grey": 0.5, "grey": 0.3, "pastel-pink": 0.2,
                              "surgical-blue": 0.2},
                       {"plain": 20.0, "print": 0.3}),
@@ -323,7 +322,8 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
         material = _material(rng, patterns, ground, texture_dirs,
                              nose_wire=True, edge_band=_uniform(rng, (0.02, 0.04)), valve=valve,
                              valve_colour=_colour(rng, 0.2, ("white", "grey", "charcoal", "surgical-blue")),
-                             strap_colour=_colour(rng, 0.0, ("white", "surgical-blue", "yellow", "grey")))
+                             strap_colour=_colour(rng, 0.0, ("white", "surgical-blue", "yellow", "grey")
+                                                  if palette == "wide" else {"white": 3, "light-grey": 1, "grey": 1}))
     elif kind == "kn95":
         geometry = shape((0.65, 1.0), (0.05, 0.2), (0.05, 0.22), (0.88, 1.0), (0.05, 0.25), "fold", "loops",
                          bulge=(0.02, 0.08), fold=(0.1, 0.22))
