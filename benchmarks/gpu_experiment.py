@@ -94,8 +94,7 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch:
     out = []
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(images), batch):
-            chunk = to_model_input(images[start:start + batch].to(device, non_blocking=True),
-                                   channels_last=channels_last)
+            chunk = to_model_input(images[start:start + batch].to(device), channels_last=channels_last)
             out.append(model(chunk).argmax(1).cpu())
     return torch.cat(out).numpy()
 
@@ -314,8 +313,10 @@ def cmd_run(args: argparse.Namespace) -> int:
               "environment": environment(device, args.workers)}
     write_json(args.out / "loader.json", loader)
     log("loader, one core: " + ", ".join(f"{m} {r:.0f}/s" for m, r in rates.items()))
-    val = {m: render_split(PackedMaskedDataset(pack, val_idx, mask=m, fixed_seed=0), args.workers, 256)
-           for m in EVAL_MASKS}
+    val = {}
+    for m in EVAL_MASKS:  # masked once, kept on the device: every epoch's validation is then a few batches
+        images, labels = render_split(PackedMaskedDataset(pack, val_idx, mask=m, fixed_seed=0), args.workers, 256)
+        val[m] = (images.to(device), labels)
     log(f"validation photos masked ({time.perf_counter() - started:.1f} s)")
 
     report = {"command": " ".join(["python", *sys.argv]), "date": dt.date.today().isoformat(),
