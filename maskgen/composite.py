@@ -112,6 +112,8 @@ def shade_fragments(fragments: Fragments, albedo: np.ndarray, relief: np.ndarray
 def highlight_shoulder(colour: np.ndarray) -> np.ndarray:
     """Bright fabric rolls off softly instead of clipping, as a camera's tone curve does: a lit white mask
     keeps its pleats and its curve instead of turning into a flat white cut-out."""
+    if SHOULDER >= 1.0:  # no shoulder: plain clipping
+        return colour
     over = np.maximum(colour - SHOULDER, 0.0)
     return np.minimum(colour, SHOULDER) + (1.0 - SHOULDER) * (1.0 - np.exp(-over / (1.0 - SHOULDER)))
 
