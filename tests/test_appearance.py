@@ -164,3 +164,14 @@ def test_a_white_mask_is_shaded_not_a_paper_cut_out(samples, sample_faces):
     below = np.zeros_like(out.occlusion)
     below[rows.max() + 1: rows.max() + 4, columns.min(): columns.max() + 1] = True  # skin just under the edge
     assert out.image[below].mean() < canvas[below].mean() - 5, "no soft shadow under the mask"  # was 2 levels
+
+
+def test_highlight_shoulder_keeps_mid_tones_and_rolls_off_highlights(monkeypatch):
+    from maskgen import composite
+
+    values = np.linspace(0.0, 2.0, 201, dtype=np.float32)
+    out = composite.highlight_shoulder(values)
+    below = values <= composite.SHOULDER
+    assert np.array_equal(out[below], values[below]) and np.all(np.diff(out) >= 0) and out.max() < 1.0
+    monkeypatch.setattr(composite, "SHOULDER", 1.0)  # switched off (the realism ablation does this)
+    assert np.array_equal(composite.highlight_shoulder(values), values)
