@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import maskgen  # noqa: E402
 from maskgen.cache import LandmarkCache  # noqa: E402
 from maskgen.images import ImageError  # noqa: E402
+from maskgen.photo import luminance  # noqa: E402
 from maskgen.seeding import derive_seed  # noqa: E402
 from maskgen.sheet import contact_sheet  # noqa: E402
 from realism import DATA, RESULTS, align, fit, load_faces, predict, usable  # noqa: E402
@@ -43,8 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def grey(crops: np.ndarray) -> np.ndarray:
-    luma = crops.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.repeat(np.round(luma).astype(np.uint8)[..., None], 3, axis=-1)
+    return np.repeat(np.round(luminance(crops.astype(np.float32))).astype(np.uint8)[..., None], 3, axis=-1)
 
 
 def synthetic_faces(data: Path, cache_path: Path, count: int) -> list[tuple[np.ndarray, maskgen.Face, str]]:

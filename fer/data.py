@@ -130,6 +130,12 @@ def build_landmark_cache(samples: list[Sample], cache: LandmarkCache) -> None:
         cache.faces_for_file(sample.path, detect)
 
 
+def mask_seed(name: str, run_seed: int, epoch: int, fixed_seed: int | None) -> int:
+    """The mask seed of the photo `name`: keyed by (run seed, name, epoch) in training, by (fixed seed, name)
+    alone in evaluation, so every model is scored on the same pixels. Shared by every fer dataset."""
+    return file_seed(fixed_seed, name, 0) if fixed_seed is not None else sample_seed(run_seed, name, epoch)
+
+
 def paper_augmentations(size: int) -> A.Compose:
     """The paper's training augmentations: flip, rotation, colour jitter, translation, Gaussian noise.
 
@@ -228,10 +234,7 @@ class FaceDataset(torch.utils.data.Dataset):
         if self.mask == "none":
             return image
         faces = self._faces_of(index, image) if self._faces is None else self._faces[index]
-        if self.fixed_seed is not None:
-            seed = file_seed(self.fixed_seed, sample.path.name, 0)
-        else:
-            seed = self.sample_seed(index)
+        seed = mask_seed(sample.path.name, self.seed, self.epoch, self.fixed_seed)
         return maskgen.render(image, faces, style=self.mask, seed=seed).image
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

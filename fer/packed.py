@@ -28,11 +28,12 @@ import numpy as np
 import torch
 
 import maskgen
-from maskgen.batch import file_seed
 from maskgen.images import write_bytes_atomic
 from maskgen.landmarks import Face
 from maskgen.mesh import NUM_LANDMARKS
 from maskgen.seeding import sample_seed
+
+from .data import mask_seed
 
 PACK_VERSION = 1
 LANDMARK_STEPS_PER_PX = 8
@@ -198,9 +199,7 @@ class PackedMaskedDataset(torch.utils.data.Dataset):
         image = self.pack.pixels[index]
         if self.mask == "none" or not self.pack.faces[index]:
             return image
-        name = self.pack.names[index]
-        seed = (file_seed(self.fixed_seed, name, 0) if self.fixed_seed is not None
-                else sample_seed(self.seed, name, epoch))
+        seed = mask_seed(self.pack.names[index], self.seed, epoch, self.fixed_seed)
         return maskgen.render(image.copy(), self.pack.faces[index], style=self.mask, seed=seed).image
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, int]:

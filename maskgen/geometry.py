@@ -203,10 +203,7 @@ def _single_arc(top: np.ndarray, apex: int) -> np.ndarray:
     Held below the eyes pointwise, the edge dipped under each eye and rose again beside it (a bat-wing);
     a nose wire pulls the fabric straight from the bridge to the cheekbone instead, so each side keeps the
     lowest height reached so far (Y grows downwards)."""
-    arc = top.copy()
-    arc[apex:] = np.maximum.accumulate(top[apex:])
-    arc[: apex + 1] = np.maximum.accumulate(top[: apex + 1][::-1])[::-1]
-    return arc
+    return -_outward_min(-top, apex)
 
 
 def _outward_min(values: np.ndarray, apex: int) -> np.ndarray:
