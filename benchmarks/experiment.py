@@ -9,7 +9,8 @@ masked folder when one is given); assemble the table in the layout of the seed p
                                                        # repeated runs, mean and spread in summary.md
 
 Each (model, training condition) run is saved on its own under benchmarks/results/experiment-CONFIG/ and
-skipped when already there, so the table can be assembled across sessions; checkpoints stay in runs/.
+skipped when already there, so the table can be assembled across sessions; checkpoints stay in runs/, and a
+run cut short goes on from its last finished epoch (runs/.../last.pt) when started again.
 """
 
 from __future__ import annotations
@@ -48,8 +49,13 @@ def run_one(model: str, condition: str, args: argparse.Namespace, results: Path)
         print(f"{model} trained on {condition}: already done")
     else:
         cache = ["--cache", str(args.cache)]
+        # a run cut short (a session ends) goes on from its last finished epoch: keyed randomness makes the
+        # resumed run the very run it would have been
+        resume = ["--resume", str(run / "last.pt")] if (run / "last.pt").exists() and not args.force else []
+        if resume:
+            print(f"{model} trained on {condition}: resuming from {run / 'last.pt'}")
         code = fer(["train", "--data", str(args.data), "--model", model, "--config", args.config, "--mask", condition,
-                    "--out", str(run), "--seed", str(args.seed), *cache])
+                    "--out", str(run), "--seed", str(args.seed), *cache, *resume])
         if code != 0:
             raise SystemExit(f"training {model} on {condition} failed ({code})")
         saved.mkdir(parents=True, exist_ok=True)
