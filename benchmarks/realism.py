@@ -213,7 +213,7 @@ def plot(results: dict, path: Path) -> None:
 
 # Each variant: the style, changes to the drawn MaskParams, and renderer constants or functions switched back
 # to what they were before a realism fix ("module.NAME": value). Same seeds, so the same masks otherwise.
-_FLAT_TOP = {"maskgen.geometry._level_in_view": lambda frontal, axes, x, top, apex: top,
+_FLAT_TOP = {"maskgen.geometry._level_in_view": lambda frontal, surface, axes, x, top, apex: top,
              "maskgen.geometry._single_arc": lambda top, apex: top,
              "maskgen.geometry._bridged_rows": lambda x, depth: depth}
 _OLD_SHADING = {"maskgen.composite.CURVE_SHADE": 0.0, "maskgen.composite.RIM_DARKEN": 0.0,

@@ -96,25 +96,41 @@ def render_material(material: Material, shape: tuple[int, int],
     """Albedo (H, W, 3) and relief height (H, W), both float32, over the mask's (u, v) square."""
     height, width = shape
     rng = np.random.default_rng(material.seed)
-    v, u = np.mgrid[0:height, 0:width].astype(np.float32)
-    u, v = (u + 0.5) / width, (v + 0.5) / height
-    # Pattern coordinates: isotropic on the mask, `pattern_scale` repeats over its height, rotated.
-    angle = math.radians(material.pattern_angle)
-    px, py = u * TEXTURE_ASPECT * material.pattern_scale, v * material.pattern_scale
-    x = px * math.cos(angle) + py * math.sin(angle)
-    y = -px * math.sin(angle) + py * math.cos(angle)
     colours = np.array(material.colours, np.float32)
-
     if material.pattern == "image":
         albedo = _image_texture(material, shape, texture_dirs)
+    elif material.pattern == "plain":
+        albedo = np.empty((height, width, 3), np.float32)
+        albedo[:] = colours[0]
     else:
+        x, y = _pattern_coordinates(shape, material.pattern_scale, material.pattern_angle)
         albedo = _PATTERN_FUNCTIONS[material.pattern](x, y, colours, rng, material)
-    height_map = np.zeros(shape, np.float32)
-    albedo, height_map = _construction(material, u, v, albedo, height_map, rng)
+    albedo, relief = _construction(material, shape, albedo, rng)
     if material.fibre > 0:
-        grain = _value_noise(shape, max(2, width // 3), rng) - 0.5
-        albedo = albedo * (1.0 + material.fibre * grain[..., None])
-    return np.clip(albedo, 0.0, 1.0).astype(np.float32), height_map.astype(np.float32)
+        grain = _value_noise(shape, max(2, width // 3), rng)
+        grain -= 0.5
+        grain *= material.fibre
+        grain += 1.0
+        albedo *= grain[..., None]
+    return np.clip(albedo, 0.0, 1.0, out=albedo), relief
+
+
+@functools.lru_cache(maxsize=64)
+def _uv_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Texel centres in (u, v), (H, W) each; shared through the cache, so read-only."""
+    height, width = shape
+    v, u = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = (u + 0.5) / width, (v + 0.5) / height
+    u.flags.writeable = v.flags.writeable = False
+    return u, v
+
+
+def _pattern_coordinates(shape: tuple[int, int], scale: float, angle_degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pattern coordinates: isotropic on the mask, `scale` repeats over its height, rotated."""
+    u, v = _uv_grid(shape)
+    angle = math.radians(angle_degrees)
+    px, py = u * (TEXTURE_ASPECT * scale), v * scale
+    return px * math.cos(angle) + py * math.sin(angle), py * math.cos(angle) - px * math.sin(angle)
 
 
 # --- pattern families -------------------------------------------------------------------------------------
@@ -284,35 +300,16 @@ def _value_noise(shape: tuple[int, int], cells: int, rng: np.random.Generator,
 
 # --- construction details: pleats, seams, bound edges, nose wire, valve -------------------------------------
 
-def _construction(material: Material, u: np.ndarray, v: np.ndarray, albedo: np.ndarray,
-                  relief: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    albedo = np.array(albedo, np.float32, copy=True)
-    if material.pleats > 0:
-        top, bottom = 0.2, 0.82
-        inside = (v > top) & (v < bottom)
-        phase = np.clip((v - top) / (bottom - top), 0, 1) * material.pleats
-        # each pleat: fabric rises gently then drops sharply into the fold below it
-        saw = phase % 1.0
-        relief += np.where(inside, 0.5 * saw - 0.5 * np.clip((saw - 0.85) / 0.15, 0, 1) * saw, 0.0)
-        crease = inside & (saw > 0.9)
-        albedo[crease] *= 0.82
-        # the fold overhangs the fabric just below it: a soft band of shade under every pleat, whatever the light
-        below = np.where(inside & (phase >= 1.0), np.clip(1.0 - saw / 0.22, 0.0, 1.0), 0.0)
-        albedo *= (1.0 - PLEAT_SHADE * below)[..., None]
-    if material.edge_band > 0:
-        band = material.edge_band
-        edge = np.minimum(np.minimum(v, 1.0 - v), np.minimum(u, 1.0 - u) * TEXTURE_ASPECT)
-        in_band = edge < band
-        relief += np.where(in_band, 0.25, 0.0)
-        stitch = np.abs(edge - band) < 0.006
-        albedo[stitch] *= 0.85
-    if material.nose_wire:
-        wire = (np.abs(v - 0.035) < 0.018) & (np.abs(u - 0.5) < 0.17)
-        relief += np.where(wire, 0.6, 0.0)
-    if material.centre_seam:
-        seam = np.abs(u - 0.5) * TEXTURE_ASPECT
-        relief -= np.clip(1.0 - seam / 0.012, 0, 1) * 0.5
-        albedo[seam < 0.004] *= 0.8
+def _construction(material: Material, shape: tuple[int, int], albedo: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pleats, bound edges, nose wire and seams (fixed per cut: cached), then a gaiter's wrinkles and a valve."""
+    # edge widths in steps of 1/400 of the mask height: a fraction of a texel, and the cache then hits
+    gain, relief = _cut_maps(shape, material.pleats, round(material.edge_band * 400) / 400, material.nose_wire,
+                             material.centre_seam)
+    albedo = np.multiply(albedo, gain[..., None], dtype=np.float32)
+    relief = relief.copy()
+    if material.wrinkles > 0 or material.valve is not None:
+        u, v = _uv_grid(shape)
     if material.wrinkles > 0:
         phases = rng.uniform(0, 2 * np.pi, 3)
         waves = sum(np.sin(2 * np.pi * (v * f + 0.15 * np.sin(2 * np.pi * u + p)))
@@ -327,7 +324,40 @@ def _construction(material: Material, u: np.ndarray, v: np.ndarray, albedo: np.n
         colour = np.array(material.valve_colour, np.float32)
         albedo = albedo * (1 - disc[..., None]) + colour * disc[..., None]
         albedo[slots] *= 0.55
-    return albedo, relief
+    return albedo.astype(np.float32, copy=False), relief
+
+
+@functools.lru_cache(maxsize=256)
+def _cut_maps(shape: tuple[int, int], pleats: int, edge_band: float, nose_wire: bool,
+              centre_seam: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The albedo gain (H, W) and relief (H, W) of a mask's construction; the same for every mask of a cut,
+    so made once and shared (read-only)."""
+    u, v = _uv_grid(shape)
+    gain = np.ones(shape, np.float32)
+    relief = np.zeros(shape, np.float32)
+    if pleats > 0:
+        top, bottom = 0.2, 0.82
+        inside = (v > top) & (v < bottom)
+        phase = np.clip((v - top) / (bottom - top), 0, 1) * pleats
+        # each pleat: fabric rises gently then drops sharply into the fold below it
+        saw = phase % 1.0
+        relief += np.where(inside, 0.5 * saw - 0.5 * np.clip((saw - 0.85) / 0.15, 0, 1) * saw, 0.0)
+        gain[inside & (saw > 0.9)] *= 0.82  # the crease
+        # the fold overhangs the fabric just below it: a soft band of shade under every pleat, whatever the light
+        below = np.where(inside & (phase >= 1.0), np.clip(1.0 - saw / 0.22, 0.0, 1.0), 0.0)
+        gain *= 1.0 - PLEAT_SHADE * below
+    if edge_band > 0:
+        edge = np.minimum(np.minimum(v, 1.0 - v), np.minimum(u, 1.0 - u) * TEXTURE_ASPECT)
+        relief += np.where(edge < edge_band, 0.25, 0.0)
+        gain[np.abs(edge - edge_band) < 0.006] *= 0.85  # the stitching
+    if nose_wire:
+        relief += np.where((np.abs(v - 0.035) < 0.018) & (np.abs(u - 0.5) < 0.17), 0.6, 0.0)
+    if centre_seam:
+        seam = np.abs(u - 0.5) * TEXTURE_ASPECT
+        relief -= np.clip(1.0 - seam / 0.012, 0, 1) * 0.5
+        gain[seam < 0.004] *= 0.8
+    gain.flags.writeable = relief.flags.writeable = False
+    return gain, relief
 
 
 # --- image textures -----------------------------------------------------------------------------------------

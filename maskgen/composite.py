@@ -30,19 +30,10 @@ MIN_VISIBLE_NOISE = 0.5 / 255.0  # grain weaker than half a grey level vanishes 
 
 @dataclass
 class Layer:
-    """A premultiplied RGBA layer over a ROI."""
+    """A premultiplied layer over a ROI: colour (RGB, or one grey channel for grey photos) and coverage."""
 
-    colour: np.ndarray  # (h, w, 3) premultiplied
+    colour: np.ndarray  # (h, w, 3) or (h, w, 1), premultiplied
     alpha: np.ndarray  # (h, w)
-
-    @classmethod
-    def empty(cls, size: tuple[int, int]) -> Layer:
-        return cls(np.zeros((*size, 3), np.float32), np.zeros(size, np.float32))
-
-    def over(self, below: Layer) -> Layer:
-        """This layer on top of `below`."""
-        keep = (1.0 - self.alpha)[..., None]
-        return Layer(self.colour + below.colour * keep, self.alpha + below.alpha * keep[..., 0])
 
 
 def sample_map(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -120,24 +111,33 @@ def highlight_shoulder(colour: np.ndarray) -> np.ndarray:
 
 def fragment_layer(fragments: Fragments, colour: np.ndarray, coverage: np.ndarray,
                    size: tuple[int, int]) -> Layer:
-    layer = Layer.empty(size)
-    layer.alpha[fragments.rows, fragments.cols] = coverage
-    layer.colour[fragments.rows, fragments.cols] = colour * coverage[:, None]
-    return layer
+    """The mask's fragments as a layer over the ROI, with as many channels as `colour` (N, C) has."""
+    height, width = size
+    alpha = np.zeros(height * width, np.float32)
+    alpha[fragments.index] = coverage
+    premultiplied = np.zeros((height * width, colour.shape[1]), np.float32)
+    premultiplied[fragments.index] = colour * coverage[:, None]
+    return Layer(premultiplied.reshape(height, width, -1), alpha.reshape(height, width))
 
 
-def strap_layer(paths: tuple[np.ndarray, ...], origin: tuple[int, int], size: tuple[int, int], width: float,
-                colour: np.ndarray) -> Layer:
-    """Anti-aliased strap polylines drawn into a ROI whose top-left pixel is `origin`."""
-    layer = Layer.empty(size)
+def strap_coverage(paths: tuple[np.ndarray, ...], origin: tuple[float, float], size: tuple[int, int],
+                   width: float) -> np.ndarray:
+    """Anti-aliased coverage (h, w) of strap polylines in a ROI whose top-left pixel is `origin`."""
+    alpha = np.zeros(size, np.float32)
     if not paths:
-        return layer
+        return alpha
     shift = 4
     thickness = max(1, int(round(width)))
     polylines = [np.round((p - np.array(origin)) * (1 << shift)).astype(np.int32) for p in paths]
-    cv2.polylines(layer.alpha, polylines, False, 1.0, thickness, cv2.LINE_AA, shift)
-    np.clip(layer.alpha, 0.0, 1.0, out=layer.alpha)
-    layer.colour[:] = colour[None, None, :] * layer.alpha[..., None]
+    cv2.polylines(alpha, polylines, False, 1.0, thickness, cv2.LINE_AA, shift)
+    return np.minimum(alpha, 1.0, out=alpha)
+
+
+def add_under(layer: Layer, alpha: np.ndarray, colour: np.ndarray) -> Layer:
+    """A flat-coloured coverage (straps) slipped under `layer`, in place: no layer of its own to build."""
+    below = alpha * (1.0 - layer.alpha)
+    layer.colour += below[..., None] * colour.astype(np.float32)
+    layer.alpha += below
     return layer
 
 
@@ -196,17 +196,27 @@ def contact_shadow(alpha: np.ndarray, sigma: float, drop: tuple[float, float] = 
     radius = max(1, int(np.ceil(2.0 * sigma)))
     spread = cv2.GaussianBlur(alpha, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_CONSTANT)
     if drop != (0.0, 0.0):
-        shift = np.float32([[1, 0, drop[0]], [0, 1, drop[1]]])
-        moved = cv2.warpAffine(alpha, shift, (alpha.shape[1], alpha.shape[0]), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT)
+        moved = shifted(alpha, int(round(drop[0])), int(round(drop[1])))  # the wide blur hides the rounding
         soft = max(1, int(np.ceil(3.0 * sigma)))
         cast = cv2.GaussianBlur(moved, (2 * soft + 1, 2 * soft + 1), 1.5 * sigma, borderType=cv2.BORDER_CONSTANT)
         spread = np.maximum(spread, cast * (DROP_SHADOW / SHADOW_STRENGTH))
     return np.clip(spread - alpha, 0.0, 1.0) * SHADOW_STRENGTH
 
 
+def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """`image` moved by whole pixels (x right, y down), zeros where nothing moved in; a slice copy, many
+    times cheaper than cv2.warpAffine on float images this small."""
+    height, width = image.shape[:2]
+    out = np.zeros_like(image)
+    if abs(dx) < width and abs(dy) < height:
+        out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+            image[max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+    return out
+
+
 def blend(photo: np.ndarray, layer: Layer, shadow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Composite the layer over the photo ROI (float, 1 or 3 channels like the layer; overwritten).
+    """Composite the layer over the photo ROI (float, overwritten; a one-channel layer over a 3-channel photo
+    is broadcast, as for grey photos stored as RGB).
     Returns the new ROI and the layer's final coverage."""
     alpha = layer.alpha
     alpha[alpha < ALPHA_FLOOR] = 0.0
@@ -222,7 +232,6 @@ def blend(photo: np.ndarray, layer: Layer, shadow: np.ndarray | None) -> tuple[n
     return photo, alpha
 
 
-def to_grey(colour: np.ndarray, channels: int = 3) -> np.ndarray:
-    """Luminance, as `channels` equal channels (1 for a single-channel photo, 3 for grey stored as RGB)."""
-    grey = luminance(colour)[..., None]
-    return grey if channels == 1 else np.repeat(grey, channels, axis=-1)
+def to_grey(colour: np.ndarray) -> np.ndarray:
+    """Luminance as a single channel (..., 1): grey photos are composited in one channel."""
+    return luminance(colour)[..., None]

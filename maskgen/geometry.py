@@ -137,8 +137,9 @@ def place_mask(landmarks: np.ndarray, shape: MaskShape, raster_scale: float = 1.
     v = np.linspace(-UV_MARGIN, 1.0 + UV_MARGIN, rows)
     uu, vv = np.meshgrid(u, v)
 
-    xy = _outline_to_frontal(frontal, shape, uu, vv, frame.axes)
-    skin_z, on_face = _surface_depth(frontal, xy)
+    surface = FaceSurface.from_frontal(frontal)
+    xy = _outline_to_frontal(frontal, shape, uu, vv, frame.axes, surface)
+    skin_z, on_face = surface.depth(xy)
     # Near the top edge the nose wire and the straps press the fabric onto the skin: no slack, no standoff.
     pressed = np.clip(vv / 0.2, 0.0, 1.0) ** 2
     looseness = (1.0 - np.clip(shape.tightness, 0.0, 1.0)) * pressed
@@ -214,7 +215,8 @@ def _outward_min(values: np.ndarray, apex: int) -> np.ndarray:
     return out
 
 
-def _level_in_view(frontal: np.ndarray, axes: np.ndarray, x: np.ndarray, top: np.ndarray, apex: int) -> np.ndarray:
+def _level_in_view(frontal: np.ndarray, surface: FaceSurface, axes: np.ndarray, x: np.ndarray, top: np.ndarray,
+                   apex: int) -> np.ndarray:
     """Lower the top edge where the camera would see it rise again away from the nose.
 
     The frontal frame is tilted against the camera (the chin stands further forward than the nose bridge, and
@@ -233,22 +235,23 @@ def _level_in_view(frontal: np.ndarray, axes: np.ndarray, x: np.ndarray, top: np
     eye_across, eye_height = eyes @ across, -(eyes @ down)
     lowered = top.copy()
     for _ in range(6):  # the depth under the edge changes as it moves
-        xy = np.stack([x, lowered], axis=-1)[None]
-        z = _bridged_rows(x[None], _surface_depth(frontal, xy)[0])[0]
+        z = _bridged_rows(x[None], surface.depth(np.stack([x, lowered], axis=-1)[None])[0])[0]
         seen = x[:, None] * image[0] + lowered[:, None] * image[1] + z[:, None] * image[2]
         height = -(seen @ down)
         # and never up to an eye, as the camera sees it (pitched heads bring the eyes closer to the edge)
         near_eye = np.abs((seen @ across)[:, None] - eye_across[None, :]) < VIEW_EYE_REACH
         eye_floor = np.where(near_eye, eye_height[None, :] - VIEW_EYE_MARGIN, np.inf).min(axis=1)
         excess = np.maximum(height - _outward_min(np.minimum(height, eye_floor), apex), 0.0)
+        if excess.max() < 1e-4:  # level already (or once it has settled): a thousandth of a pixel is nothing
+            break
         lowered = np.minimum(lowered + excess / gain, top + VIEW_LEVEL_LIMIT)
     return lowered
 
 
 def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, vv: np.ndarray,
-                        axes: np.ndarray | None = None) -> np.ndarray:
+                        axes: np.ndarray | None = None, surface: FaceSurface | None = None) -> np.ndarray:
     """(u, v) grid -> frontal (X, Y): top on the nose, sides on the face outline, bottom below the chin.
-    With the frame's `axes`, the top edge is kept one arc as the camera sees it."""
+    With the frame's `axes` and the face `surface`, the top edge is kept one arc as the camera sees it."""
     heights, right_x, left_x = _outline_half_widths(frontal)
     y_jaw_angle = float(np.mean(frontal[[mesh.JAW_RIGHT, mesh.JAW_LEFT], 1]))
     y_cheek = float(np.mean(frontal[[mesh.CHEEK_RIGHT, mesh.CHEEK_LEFT], 1]))
@@ -273,7 +276,8 @@ def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, v
         top = _single_arc(np.maximum(top, _eye_floor(frontal, x0)), apex)
     if axes is not None:
         right, left = sides(top)
-        top = _level_in_view(frontal, axes, right + (left - right) * u_row, top, apex)
+        surface = FaceSurface.from_frontal(frontal) if surface is None else surface
+        top = _level_in_view(frontal, surface, axes, right + (left - right) * u_row, top, apex)
     jaw = np.maximum(_jaw_height(frontal, x0), y_jaw_angle + 0.05)
     bottom = jaw + shape.chin_drop * (1.0 - np.minimum(edge, 1.0) ** 2) + 0.04
     bottom = np.maximum(bottom, top + 0.35)
@@ -284,45 +288,63 @@ def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, v
     return np.stack([x, y], axis=-1)
 
 
-def _surface_depth(frontal: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Depth of the face surface under each grid point (Gaussian-weighted mesh vertices), and whether the
-    point is on the face. Beyond the outline the surface keeps falling away, as the jaw and neck do."""
-    vertices = frontal[: mesh.NUM_MESH_VERTICES]
-    lower = vertices[vertices[:, 1] > frontal[mesh.NOSE_BRIDGE_TOP, 1] - 0.2]
-    vx, vy, z = (np.ascontiguousarray(lower[:, i], np.float32) for i in range(3))
-    flat = xy.reshape(-1, 2)
-    gx, gy = (np.ascontiguousarray(flat[:, i], np.float32) for i in range(2))
-    # Grid points x vertices, in place in two buffers: fresh temporaries of this size cost more to allocate
-    # than the maths, and BLAS threads on such thin matrices cost more still.
-    d2 = np.subtract.outer(gx, vx)
-    d2 *= d2
-    dy2 = np.subtract.outer(gy, vy)
-    dy2 *= dy2
-    d2 += dy2
-    d2 -= d2.min(axis=1, keepdims=True)
-    d2 *= np.float32(-1.0 / (2 * 0.09**2))
-    # Clamped exponents: far vertices would otherwise underflow into denormals, which run tens of times
-    # slower through exp, multiply and sum. e^-20 is as good as zero here.
-    np.maximum(d2, np.float32(-20.0), out=d2)
-    weights = np.exp(d2, out=d2)
-    total = weights.sum(axis=1)
-    # A soft minimum of nearby vertex depths rather than their mean: averaging would shave peaks (the nose
-    # tip), which would then poke through the fabric on turned heads.
-    z_min = z.min()
-    weights *= np.exp((z_min - z) / np.float32(SOFT_MIN_DEPTH))
-    depth = z_min - SOFT_MIN_DEPTH * np.log(np.maximum(weights.sum(axis=1) / total, 1e-30)).astype(np.float64)
+@dataclass(frozen=True)
+class FaceSurface:
+    """The face surface in the frontal frame, prepared once per face for the many depth queries of a mask
+    (the grid, and the top edge while it is levelled): the lower mesh vertices, and the outline in polar form."""
 
-    oval = frontal[mesh.FACE_OVAL, :2]
-    centre = oval.mean(axis=0)
-    oval_angle = np.arctan2(oval[:, 1] - centre[1], oval[:, 0] - centre[0])
-    order = np.argsort(oval_angle)
-    oval_radius = np.linalg.norm(oval - centre, axis=1)[order]
-    rel = flat - centre
-    angle = np.arctan2(rel[:, 1], rel[:, 0])
-    limit = np.interp(angle, oval_angle[order], oval_radius, period=2 * np.pi)
-    outside = np.maximum(np.linalg.norm(rel, axis=1) - limit, 0.0)
-    depth = depth + 1.2 * outside
-    return depth.reshape(xy.shape[:2]), (outside <= 0).reshape(xy.shape[:2])
+    vx: np.ndarray  # (K,) float32 X of the mesh vertices below the brows
+    vy: np.ndarray  # (K,) float32
+    z_min: float
+    z_weight: np.ndarray  # (K,) float32: exp((z_min - z) / SOFT_MIN_DEPTH), each vertex's soft-minimum weight
+    oval_centre: np.ndarray  # (2,)
+    oval_angle: np.ndarray  # (M,) increasing
+    oval_radius: np.ndarray  # (M,) at those angles
+
+    @classmethod
+    def from_frontal(cls, frontal: np.ndarray) -> FaceSurface:
+        vertices = frontal[: mesh.NUM_MESH_VERTICES]
+        lower = vertices[vertices[:, 1] > frontal[mesh.NOSE_BRIDGE_TOP, 1] - 0.2]
+        z = lower[:, 2].astype(np.float32)
+        z_min = z.min()
+        oval = frontal[mesh.FACE_OVAL, :2]
+        centre = oval.mean(axis=0)
+        angle = np.arctan2(oval[:, 1] - centre[1], oval[:, 0] - centre[0])
+        order = np.argsort(angle)
+        return cls(vx=np.ascontiguousarray(lower[:, 0], np.float32), vy=np.ascontiguousarray(lower[:, 1], np.float32),
+                   z_min=float(z_min), z_weight=np.exp((z_min - z) / np.float32(SOFT_MIN_DEPTH)), oval_centre=centre,
+                   oval_angle=angle[order], oval_radius=np.linalg.norm(oval - centre, axis=1)[order])
+
+    def depth(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Depth of the face surface under each point (..., 2) (Gaussian-weighted mesh vertices), and whether
+        the point is on the face. Beyond the outline the surface keeps falling away, as the jaw and neck do."""
+        flat = xy.reshape(-1, 2)
+        gx, gy = (np.ascontiguousarray(flat[:, i], np.float32) for i in range(2))
+        # Points x vertices, in place in two buffers: fresh temporaries of this size cost more to allocate
+        # than the maths, and BLAS threads on such thin matrices cost more still.
+        d2 = np.subtract.outer(gx, self.vx)
+        d2 *= d2
+        dy2 = np.subtract.outer(gy, self.vy)
+        dy2 *= dy2
+        d2 += dy2
+        d2 -= d2.min(axis=1, keepdims=True)
+        d2 *= np.float32(-1.0 / (2 * 0.09**2))
+        # Clamped exponents: far vertices would otherwise underflow into denormals, which run tens of times
+        # slower through exp, multiply and sum. e^-20 is as good as zero here.
+        np.maximum(d2, np.float32(-20.0), out=d2)
+        weights = np.exp(d2, out=d2)
+        total = weights.sum(axis=1)
+        # A soft minimum of nearby vertex depths rather than their mean: averaging would shave peaks (the nose
+        # tip), which would then poke through the fabric on turned heads.
+        weights *= self.z_weight  # in place, not a matrix product: BLAS threads cost more than the sum
+        near = weights.sum(axis=1)
+        depth = self.z_min - SOFT_MIN_DEPTH * np.log(np.maximum(near / total, 1e-30)).astype(np.float64)
+        rel = flat - self.oval_centre
+        angle = np.arctan2(rel[:, 1], rel[:, 0])
+        limit = np.interp(angle, self.oval_angle, self.oval_radius, period=2 * np.pi)
+        outside = np.maximum(np.sqrt(rel[:, 0] ** 2 + rel[:, 1] ** 2) - limit, 0.0)
+        depth = depth + 1.2 * outside
+        return depth.reshape(xy.shape[:-1]), (outside <= 0).reshape(xy.shape[:-1])
 
 
 BRIDGE_SLOPES = np.tan(np.linspace(-1.45, 1.45, 41))  # dZ/dX of the supporting lines, up to about +-8

@@ -192,6 +192,9 @@ class Placement:
         return _weighted_choice(rng, self.wear)
 
 
+_DEFAULT_PLACEMENT = Placement()  # validated once, not on every draw
+
+
 def _fields(instance: Any) -> dict[str, Any]:
     """A flat dataclass as a dict: immutable values are shared, only a dict value is deep-copied
     (`dataclasses.asdict` deep-copies everything, which cost more than the rest of the record)."""
@@ -206,6 +209,12 @@ def _weighted_choice(rng: np.random.Generator, weights: Mapping[Any, float] | Se
     cdf = np.cumsum([float(w) for _, w in items])
     cdf /= cdf[-1]
     return items[int(cdf.searchsorted(rng.random(), side="right"))][0]
+
+
+def _pick(rng: np.random.Generator, options: Sequence[Any]) -> Any:
+    """One of `options`, equally likely: the very draw `rng.choice(options)` makes (one integer), without its
+    conversion of the options to an array, which cost more than the draw."""
+    return options[int(rng.integers(len(options)))]
 
 
 def _uniform(rng: np.random.Generator, bounds: Range) -> float:
@@ -251,7 +260,7 @@ def _material(rng: np.random.Generator, patterns: Mapping[str, float], ground: t
         files = list_texture_files(texture_dirs)
         if files:
             texture_file = files[int(rng.integers(len(files)))]
-            extra["tint"] = float(rng.choice([0.0, 0.0, rng.uniform(0.2, 0.6)]))
+            extra["tint"] = float(_pick(rng, (0.0, 0.0, rng.uniform(0.2, 0.6))))
         else:
             pattern = "plain"
     if pattern == "dots":
@@ -266,13 +275,13 @@ def _material(rng: np.random.Generator, patterns: Mapping[str, float], ground: t
         extra["logo"] = bool(rng.random() < 0.5)
     text = ""
     if pattern == "print":
-        text = str(rng.choice(PRINT_WORDS)) if rng.random() < 0.6 else "".join(
+        text = str(_pick(rng, PRINT_WORDS)) if rng.random() < 0.6 else "".join(
             chr(65 + int(c)) for c in rng.integers(0, 26, int(rng.integers(2, 6))))
     return Material(
         pattern=pattern,
         colours=tuple(colours),
         pattern_scale=_uniform(rng, (3.0, 12.0)),
-        pattern_angle=float(rng.choice([0.0, 0.0, 45.0, 90.0, _uniform(rng, (-60.0, 60.0))])),
+        pattern_angle=float(_pick(rng, (0.0, 0.0, 45.0, 90.0, _uniform(rng, (-60.0, 60.0))))),
         texture_file=texture_file,
         text=text,
         seed=int(rng.integers(0, 2**31 - 1)),
@@ -312,13 +321,13 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
     if kind == "surgical":
         geometry = shape((0.6, 1.0), (0.05, 0.25), (0.08, 0.32), (0.9, 1.03), (0.1, 0.45), "rect", "loops",
                          bulge=(0.0, 0.08))
-        material = _material(rng, patterns, ground, texture_dirs, pleats=int(rng.choice([3, 3, 3, 2, 4])),
+        material = _material(rng, patterns, ground, texture_dirs, pleats=int(_pick(rng, (3, 3, 3, 2, 4))),
                              nose_wire=True, edge_band=_uniform(rng, (0.035, 0.06)),
                              strap_colour=ground if rng.random() < 0.7 else (0.95, 0.95, 0.95))
     elif kind == "n95":
         geometry = shape((0.6, 0.95), (0.0, 0.12), (0.0, 0.14), (0.78, 0.92), (0.1, 0.3), "cup", "head",
                          bulge=(0.16, 0.3))
-        valve = (float(rng.choice([0.3, 0.7])), 0.58, 0.085) if rng.random() < 0.3 else None
+        valve = (float(_pick(rng, (0.3, 0.7))), 0.58, 0.085) if rng.random() < 0.3 else None
         material = _material(rng, patterns, ground, texture_dirs,
                              nose_wire=True, edge_band=_uniform(rng, (0.02, 0.04)), valve=valve,
                              valve_colour=_colour(rng, 0.2, ("white", "grey", "charcoal", "surgical-blue")),
@@ -343,8 +352,8 @@ def _sample_kind(kind: str, rng: np.random.Generator, placement: Placement,
         material = _material(rng, patterns, ground, texture_dirs, wrinkles=_uniform(rng, (0.2, 0.8)))
     else:  # sport
         geometry = shape((0.65, 1.0), (0.05, 0.18), (0.05, 0.25), (0.88, 1.0), (0.55, 0.85), "contour",
-                         str(rng.choice(["loops", "head"])), bulge=(0.03, 0.08))
-        side = float(rng.choice([0.27, 0.73]))
+                         str(_pick(rng, ("loops", "head"))), bulge=(0.03, 0.08))
+        side = float(_pick(rng, (0.27, 0.73)))
         material = _material(rng, patterns, ground,
                              texture_dirs, centre_seam=True, edge_band=_uniform(rng, (0.02, 0.04)),
                              valve=(side, 0.6, _uniform(rng, (0.07, 0.1))),
@@ -381,7 +390,7 @@ def sample_params(style: str, rng: np.random.Generator, placement: Placement | N
     if placement is not None and not isinstance(placement, Placement):
         raise ValueError(f"placement must be a maskgen.Placement (e.g. Placement(wear='chin')), got "
                          f"{type(placement).__name__}")
-    placement = placement or Placement()
+    placement = placement or _DEFAULT_PLACEMENT
     if style == BASELINE:
         return _mlfw_white(rng, placement)
     palette = "wide" if style == WIDE else "real"

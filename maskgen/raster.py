@@ -23,6 +23,7 @@ class Fragments:
 
     rows: np.ndarray  # (N,) int: pixel row inside the ROI
     cols: np.ndarray  # (N,) int
+    index: np.ndarray  # (N,) int: rows * ROI width + cols, for one flat scatter per map
     uv: np.ndarray  # (2, N) float32
     normal: np.ndarray  # (3, N) float32, unit, facing the camera (z > 0)
     duv_dxy: np.ndarray  # (2, 2, N) float32: d(u, v) / d(x, y) of the covering triangle
@@ -82,8 +83,10 @@ def rasterize(points: np.ndarray, uv: np.ndarray, normals: np.ndarray, origin: t
     for polygon, index in zip(fixed, order.tolist()):
         cv2.fillConvexPoly(ids, polygon, index, cv2.LINE_8, SUBPIXEL_BITS)
 
-    rows, cols = np.nonzero(ids >= 0)
-    tri = ids[rows, cols]
+    flat_ids = ids.reshape(-1)
+    index = np.flatnonzero(flat_ids >= 0)
+    tri = flat_ids[index]
+    rows, cols = np.divmod(index, width)
     # Every attribute is affine in (x, y) inside a triangle: attr = c_x x + c_y y + c_0. One closed-form
     # solve per triangle, then one 1-D gather per coefficient (attribute-major: far faster than gathering
     # rows of a (T, k) table and striding through them).
@@ -97,7 +100,7 @@ def rasterize(points: np.ndarray, uv: np.ndarray, normals: np.ndarray, origin: t
     normal = values[2:5]
     normal *= 1.0 / np.sqrt(np.maximum(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2, 1e-18))
     duv_dxy = np.stack([gx[:2], gy[:2]], axis=1)  # (uv component, xy component, N)
-    return Fragments(rows, cols, values[:2], normal, duv_dxy)
+    return Fragments(rows, cols, index, values[:2], normal, duv_dxy)
 
 
 def _affine_coefficients(corners: np.ndarray, attributes: np.ndarray, det: np.ndarray) -> np.ndarray:

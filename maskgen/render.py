@@ -186,16 +186,16 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
                                        params.shading) * cast
     edge, rim = composite.edge_coverage(params.shape.outline, fragments, RIM_WIDTH * face_px * scale)
     colour *= rim[:, None]
-    mask_layer = composite.fragment_layer(fragments, colour, edge, low_size)
-
     facing = lighting.irradiance(np.array([[0.0], [0.0], [1.0]], np.float32))[0]
     strap_colour = np.asarray(params.material.strap_colour, np.float32) * cast * float(
         (1.0 - params.shading) + params.shading * facing)
-    straps = composite.strap_layer(tuple(p * scale for p in placed.straps), (x0 * scale, y0 * scale), low_size,
-                                   max(1.0, placed.strap_width * scale), strap_colour)
-    layer = mask_layer.over(straps) if placed.straps else mask_layer
-    if style.greyscale:  # a single-channel photo is composited in one channel: a third of the work
-        layer.colour = composite.to_grey(layer.colour, 1 if layout.channels in (0, 1) else 3)
+    if style.greyscale:  # a grey photo is composited in one channel (blending broadcasts it): a third of the work
+        colour, strap_colour = composite.to_grey(colour), composite.to_grey(strap_colour)
+    layer = composite.fragment_layer(fragments, colour, edge, low_size)
+    if placed.straps:
+        straps = composite.strap_coverage(tuple(p * scale for p in placed.straps), (x0 * scale, y0 * scale),
+                                          low_size, max(1.0, placed.strap_width * scale))
+        layer = composite.add_under(layer, straps, strap_colour)
     if scale != 1.0:
         # the upsampling itself blurs by about half a low-res pixel; blur the rest before it
         remaining = float(np.sqrt(max(style.blur_sigma**2 - (0.5 / scale) ** 2, 0.0))) * scale
