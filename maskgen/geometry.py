@@ -10,6 +10,8 @@ cheek contour. The renderer then warps the grid triangle by triangle.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,7 @@ NECK_WIDTH = 0.72  # a gaiter's width at chin level and below, as a share of its
 VIEW_LEVEL_LIMIT = 0.3  # the most the top edge is lowered to look like one arc in the photo, in half face widths
 VIEW_EYE_MARGIN = 0.1  # ... and how far below an eye it stays in the photo
 VIEW_EYE_REACH = 0.12  # across the photo, how far beside an eye landmark that holds
+LEVEL_TOLERANCE_PX = 0.05  # the top edge counts as level in the photo once it rises by less than this
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ class FaceFrame:
         ex = across / np.linalg.norm(across)
         down = down - ex * (down @ ex)
         ey = down / max(np.linalg.norm(down), 1e-9)
-        ez = np.cross(ex, ey)
+        ez = np.array([ex[1] * ey[2] - ex[2] * ey[1], ex[2] * ey[0] - ex[0] * ey[2],
+                       ex[0] * ey[1] - ex[1] * ey[0]])  # np.cross costs ten times as much on one vector
         origin = (points[mesh.CHEEK_LEFT] + points[mesh.CHEEK_RIGHT]) / 2.0
         return cls(origin=origin, axes=np.stack([ex, ey, ez]), scale=scale)
 
@@ -137,7 +141,7 @@ def place_mask(landmarks: np.ndarray, shape: MaskShape, raster_scale: float = 1.
     v = np.linspace(-UV_MARGIN, 1.0 + UV_MARGIN, rows)
     uu, vv = np.meshgrid(u, v)
 
-    surface = FaceSurface.from_frontal(frontal)
+    surface = FaceSurface.from_frontal(frontal, frame.scale)
     xy = _outline_to_frontal(frontal, shape, uu, vv, frame.axes, surface)
     skin_z, on_face = surface.depth(xy)
     # Near the top edge the nose wire and the straps press the fabric onto the skin: no slack, no standoff.
@@ -242,7 +246,7 @@ def _level_in_view(frontal: np.ndarray, surface: FaceSurface, axes: np.ndarray, 
         near_eye = np.abs((seen @ across)[:, None] - eye_across[None, :]) < VIEW_EYE_REACH
         eye_floor = np.where(near_eye, eye_height[None, :] - VIEW_EYE_MARGIN, np.inf).min(axis=1)
         excess = np.maximum(height - _outward_min(np.minimum(height, eye_floor), apex), 0.0)
-        if excess.max() < 1e-4:  # level already (or once it has settled): a thousandth of a pixel is nothing
+        if excess.max() * surface.px < LEVEL_TOLERANCE_PX:  # level already, or once it has settled
             break
         lowered = np.minimum(lowered + excess / gain, top + VIEW_LEVEL_LIMIT)
     return lowered
@@ -298,22 +302,26 @@ class FaceSurface:
     z_min: float
     z_weight: np.ndarray  # (K,) float32: exp((z_min - z) / SOFT_MIN_DEPTH), each vertex's soft-minimum weight
     oval_centre: np.ndarray  # (2,)
-    oval_angle: np.ndarray  # (M,) increasing
-    oval_radius: np.ndarray  # (M,) at those angles
+    oval_angle: np.ndarray  # (M + 2,) increasing, wrapped once at each end so lookups need no `period`
+    oval_radius: np.ndarray  # (M + 2,) at those angles
+    px: float = 1.0  # pixels per frontal unit (half the face width), for tolerances stated in pixels
 
     @classmethod
-    def from_frontal(cls, frontal: np.ndarray) -> FaceSurface:
+    def from_frontal(cls, frontal: np.ndarray, px: float = 1.0) -> FaceSurface:
         vertices = frontal[: mesh.NUM_MESH_VERTICES]
         lower = vertices[vertices[:, 1] > frontal[mesh.NOSE_BRIDGE_TOP, 1] - 0.2]
         z = lower[:, 2].astype(np.float32)
         z_min = z.min()
         oval = frontal[mesh.FACE_OVAL, :2]
-        centre = oval.mean(axis=0)
-        angle = np.arctan2(oval[:, 1] - centre[1], oval[:, 0] - centre[0])
+        centre = oval.sum(axis=0) / len(oval)
+        rel = oval - centre
+        angle = np.arctan2(rel[:, 1], rel[:, 0])
         order = np.argsort(angle)
+        angle, radius = angle[order], np.sqrt(rel[order, 0] ** 2 + rel[order, 1] ** 2)
         return cls(vx=np.ascontiguousarray(lower[:, 0], np.float32), vy=np.ascontiguousarray(lower[:, 1], np.float32),
                    z_min=float(z_min), z_weight=np.exp((z_min - z) / np.float32(SOFT_MIN_DEPTH)), oval_centre=centre,
-                   oval_angle=angle[order], oval_radius=np.linalg.norm(oval - centre, axis=1)[order])
+                   oval_angle=np.concatenate([angle[-1:] - 2 * np.pi, angle, angle[:1] + 2 * np.pi]),
+                   oval_radius=np.concatenate([radius[-1:], radius, radius[:1]]), px=float(px))
 
     def depth(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Depth of the face surface under each point (..., 2) (Gaussian-weighted mesh vertices), and whether
@@ -341,7 +349,7 @@ class FaceSurface:
         depth = self.z_min - SOFT_MIN_DEPTH * np.log(np.maximum(near / total, 1e-30)).astype(np.float64)
         rel = flat - self.oval_centre
         angle = np.arctan2(rel[:, 1], rel[:, 0])
-        limit = np.interp(angle, self.oval_angle, self.oval_radius, period=2 * np.pi)
+        limit = np.interp(angle, self.oval_angle, self.oval_radius)
         outside = np.maximum(np.sqrt(rel[:, 0] ** 2 + rel[:, 1] ** 2) - limit, 0.0)
         depth = depth + 1.2 * outside
         return depth.reshape(xy.shape[:-1]), (outside <= 0).reshape(xy.shape[:-1])
@@ -365,7 +373,7 @@ def _taut(depth: np.ndarray) -> np.ndarray:
     idx = np.arange(count)[None, :]
     peak = depth.argmin(axis=1)[:, None]
     first, last = depth[:, :1], depth[:, -1:]
-    at_peak = np.take_along_axis(depth, peak, axis=1)
+    at_peak = depth[np.arange(len(depth))[:, None], peak]
     left = first + (at_peak - first) * idx / np.maximum(peak, 1)
     right = at_peak + (last - at_peak) * (idx - peak) / np.maximum(count - 1 - peak, 1)
     line = np.where(idx <= peak, left, right)
@@ -417,12 +425,18 @@ def _strap_paths(frontal: np.ndarray, frame: FaceFrame, xy: np.ndarray, depth: n
 
 
 def _bezier(control: np.ndarray, samples: int = 24) -> np.ndarray:
-    """A smooth curve from the first to the last control point, pulled towards the others (de Casteljau)."""
-    t = np.linspace(0.0, 1.0, samples)[:, None, None]
-    points = np.broadcast_to(control.astype(np.float64), (samples, *control.shape))
-    while points.shape[1] > 1:
-        points = points[:, :-1] * (1.0 - t) + points[:, 1:] * t
-    return points[:, 0]
+    """A smooth curve from the first to the last control point, pulled towards the others."""
+    return _bernstein(len(control), samples) @ control.astype(np.float64)
+
+
+@functools.lru_cache(maxsize=8)
+def _bernstein(count: int, samples: int) -> np.ndarray:
+    """(samples, count) weights of a Bezier curve's `count` control points at evenly spaced parameters."""
+    t = np.linspace(0.0, 1.0, samples)[:, None]
+    k = np.arange(count)[None, :]
+    weights = np.array([math.comb(count - 1, i) for i in range(count)], np.float64) * t**k * (1.0 - t) ** (count - 1 - k)
+    weights.flags.writeable = False
+    return weights
 
 
 def outline_distance(outline: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
