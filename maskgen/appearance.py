@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .arrays import clamp
 from .images import ImageError, describe_layout, is_image_path, read_image, to_float_rgb
 
 TEXTURE_ASPECT = 1.5  # a mask is about 1.5 times as wide as it is tall; patterns stay round on it
@@ -87,7 +88,7 @@ def texture_shape(mask_height_px: float) -> tuple[int, int]:
     """Texture resolution that matches the mask's size in the photo (no wasted work on small faces)."""
     # Half the mask's pixel height: bilinear lookup hides the 2x upsampling, and texture work is a third of
     # the renderer's time at full resolution.
-    height = int(np.clip(round(mask_height_px / 16.0) * 8, 48, 384))
+    height = int(min(max(round(mask_height_px / 16.0) * 8, 48), 384))
     return height, int(round(height * TEXTURE_ASPECT))
 
 
@@ -295,7 +296,7 @@ def _value_noise(shape: tuple[int, int], cells: int, rng: np.random.Generator,
     height, width = shape
     coarse = rng.random((max(2, cells // stretch[0] * height // max(width, 1) + 2),
                          max(2, cells // stretch[1] + 2))).astype(np.float32)
-    return np.clip(cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    return clamp(cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
 
 # --- construction details: pleats, seams, bound edges, nose wire, valve -------------------------------------

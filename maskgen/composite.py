@@ -14,7 +14,8 @@ import numpy as np
 
 from .geometry import outline_distance
 from .photo import Lighting, PhotoStyle, luminance
-from .raster import Fragments, grid_gradient
+from .arrays import clamp, grid_gradient
+from .raster import Fragments
 
 ALPHA_FLOOR = 1.0 / 255.0  # coverage below this is dropped, so the occlusion map is exactly the changed pixels
 EDGE_SOFTNESS = 1.0  # px over which a cut edge fades out (anti-aliasing, and the fuzz of real fabric)
@@ -64,10 +65,10 @@ def edge_coverage(outline: str, fragments: Fragments, rim_px: float = 0.0) -> tu
     grad_x = grad_u * jac[0, 0] + grad_v * jac[1, 0]
     grad_y = grad_u * jac[0, 1] + grad_v * jac[1, 1]
     pixels = distance / np.maximum(np.sqrt(grad_x * grad_x + grad_y * grad_y), 1e-9)
-    coverage = np.clip(pixels / EDGE_SOFTNESS + 0.5, 0.0, 1.0).astype(np.float32)
+    coverage = clamp(pixels / EDGE_SOFTNESS + 0.5, 0.0, 1.0).astype(np.float32)
     if rim_px <= 0:
         return coverage, np.ones_like(coverage)
-    rim = 1.0 - RIM_DARKEN * np.clip(1.0 - pixels / rim_px, 0.0, 1.0) ** 2
+    rim = 1.0 - RIM_DARKEN * clamp(1.0 - pixels / rim_px, 0.0, 1.0) ** 2
     return coverage, rim.astype(np.float32)
 
 
@@ -82,11 +83,19 @@ def relief_gradient(relief: np.ndarray) -> np.ndarray:
 
 def shade_fragments(fragments: Fragments, albedo: np.ndarray, relief: np.ndarray, relief_px: float,
                     lighting: Lighting, shading: float) -> np.ndarray:
-    """Mask colour per fragment (N, 3): albedo lit by the photo's light on the relief-perturbed normal."""
-    colour = sample_map(albedo, fragments.uv)
+    """Mask colour per fragment (N, C): albedo (H, W, C: RGB, or one grey channel) lit by the photo's light on
+    the relief-perturbed normal."""
+    channels = albedo.shape[2]
+    bumpy = relief_px > 0 and bool(relief.any())
+    # one bilinear lookup for albedo and relief slope together when OpenCV can take them in one map (<= 4)
+    if bumpy and channels + 2 <= 4:
+        both = sample_map(np.concatenate([albedo, relief_gradient(relief)], axis=2), fragments.uv)
+        colour, slope = both[:, :channels], both[:, channels:]
+    else:
+        colour = sample_map(albedo, fragments.uv).reshape(-1, channels)
+        slope = sample_map(relief_gradient(relief), fragments.uv) if bumpy else None  # (N, 2): dh/du, dh/dv
     normal = fragments.normal
-    if relief_px > 0 and np.any(relief):
-        slope = sample_map(relief_gradient(relief), fragments.uv)  # (N, 2): dh/du, dh/dv
+    if slope is not None:
         jac = fragments.duv_dxy
         dh_dx = (slope[:, 0] * jac[0, 0] + slope[:, 1] * jac[1, 0]) * relief_px
         dh_dy = (slope[:, 0] * jac[0, 1] + slope[:, 1] * jac[1, 1]) * relief_px
@@ -95,9 +104,10 @@ def shade_fragments(fragments: Fragments, albedo: np.ndarray, relief: np.ndarray
     # shading 0 pastes the bare albedo (the M-LFW-FER look); 1 lights it fully like the skin around it. Fabric
     # turning away from the camera also darkens whatever the light: less of the light it gets comes back, and
     # more of it is blocked by the cheek and nose (this is what rounds a white mask in a soft, frontal light).
-    turned = 1.0 - np.clip(normal[2], 0.0, 1.0)
+    turned = 1.0 - clamp(normal[2], 0.0, 1.0)
     light = (1.0 - shading) + shading * lighting.irradiance(normal) * (1.0 - CURVE_SHADE * turned * turned)
-    return highlight_shoulder(colour * light[:, None])
+    colour *= light[:, None]
+    return highlight_shoulder(colour)
 
 
 def highlight_shoulder(colour: np.ndarray) -> np.ndarray:
@@ -105,8 +115,14 @@ def highlight_shoulder(colour: np.ndarray) -> np.ndarray:
     keeps its pleats and its curve instead of turning into a flat white cut-out."""
     if SHOULDER >= 1.0:  # no shoulder: plain clipping
         return colour
-    over = np.maximum(colour - SHOULDER, 0.0)
-    return np.minimum(colour, SHOULDER) + (1.0 - SHOULDER) * (1.0 - np.exp(-over / (1.0 - SHOULDER)))
+    colour = np.asarray(colour, np.float32)
+    over = colour - np.float32(SHOULDER)
+    np.maximum(over, 0.0, out=over)
+    over *= np.float32(-1.0 / (1.0 - SHOULDER))
+    np.exp(over, out=over)  # e^(-excess / (1 - SHOULDER)), 1 below the shoulder
+    over *= np.float32(-(1.0 - SHOULDER))
+    over += np.float32(1.0 - SHOULDER)
+    return np.minimum(colour, np.float32(SHOULDER)) + over
 
 
 def fragment_layer(fragments: Fragments, colour: np.ndarray, coverage: np.ndarray,
@@ -200,7 +216,7 @@ def contact_shadow(alpha: np.ndarray, sigma: float, drop: tuple[float, float] = 
         soft = max(1, int(np.ceil(3.0 * sigma)))
         cast = cv2.GaussianBlur(moved, (2 * soft + 1, 2 * soft + 1), 1.5 * sigma, borderType=cv2.BORDER_CONSTANT)
         spread = np.maximum(spread, cast * (DROP_SHADOW / SHADOW_STRENGTH))
-    return np.clip(spread - alpha, 0.0, 1.0) * SHADOW_STRENGTH
+    return clamp(spread - alpha, 0.0, 1.0) * SHADOW_STRENGTH
 
 
 def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import mesh
+from .arrays import clamp
 
 WEAR_MODES = ("correct", "nose_out", "chin")
 OUTLINES = ("rect", "cup", "fold", "contour", "tube")
@@ -123,7 +124,7 @@ class MaskGeometry:
 
 def grid_size(face_width_px: float) -> tuple[int, int]:
     """Finer grids for bigger faces, so silhouettes stay smooth on 4000 px photos and cheap on 100 px ones."""
-    columns = int(np.clip(face_width_px / 10.0, 13, 41))
+    columns = int(min(max(face_width_px / 10.0, 13), 41))
     return columns, int(round(columns * 0.75))
 
 
@@ -145,8 +146,8 @@ def place_mask(landmarks: np.ndarray, shape: MaskShape, raster_scale: float = 1.
     xy = _outline_to_frontal(frontal, shape, uu, vv, frame.axes, surface)
     skin_z, on_face = surface.depth(xy)
     # Near the top edge the nose wire and the straps press the fabric onto the skin: no slack, no standoff.
-    pressed = np.clip(vv / 0.2, 0.0, 1.0) ** 2
-    looseness = (1.0 - np.clip(shape.tightness, 0.0, 1.0)) * pressed
+    pressed = clamp(vv / 0.2, 0.0, 1.0) ** 2
+    looseness = (1.0 - min(max(shape.tightness, 0.0), 1.0)) * pressed
     # Pulled across by the straps, the fabric spans the hollows beside the nose instead of following them.
     mask_z = _drape(_bridged_rows(xy[..., 0], skin_z), looseness) - (shape.standoff + _relief(uu, vv, shape)) * pressed
 
@@ -187,7 +188,7 @@ def _top_centre_height(frontal: np.ndarray, shape: MaskShape) -> float:
     else:
         low, high = y[mesh.CHIN_BOTTOM] - 0.25 * (y[mesh.CHIN_BOTTOM] - y[mesh.LOWER_LIP_BOTTOM]), y[
             mesh.LOWER_LIP_BOTTOM]
-    return float(low + (high - low) * np.clip(shape.top, 0.0, 1.0))
+    return float(low + (high - low) * min(max(shape.top, 0.0), 1.0))
 
 
 def _eye_floor(frontal: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -262,10 +263,10 @@ def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, v
     y_chin = float(frontal[mesh.CHIN_BOTTOM, 1])
 
     def sides(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        clamped = np.clip(y, y_cheek, y_jaw_angle)
+        clamped = clamp(y, y_cheek, y_jaw_angle)
         scale = shape.width
         if shape.outline == "tube":  # below the jaw angle a gaiter closes in on the neck
-            scale = shape.width * (1.0 - (1.0 - NECK_WIDTH) * np.clip((y - y_jaw_angle) / max(y_chin - y_jaw_angle,
+            scale = shape.width * (1.0 - (1.0 - NECK_WIDTH) * clamp((y - y_jaw_angle) / max(y_chin - y_jaw_angle,
                                                                                                1e-6), 0.0, 1.0))
         return np.interp(clamped, heights, right_x) * scale, np.interp(clamped, heights, left_x) * scale
 
@@ -389,8 +390,8 @@ def _drape(skin_depth: np.ndarray, looseness: np.ndarray | float) -> np.ndarray:
 def _relief(uu: np.ndarray, vv: np.ndarray, shape: MaskShape) -> np.ndarray:
     """How far the fabric stands out of its drape: a dome for cups, a ridge for folded masks."""
     cu, cv = 2.0 * uu - 1.0, 2.0 * (vv - 0.55)
-    dome = np.clip(1.0 - cu**2 - cv**2, 0.0, 1.0) ** 0.6
-    ridge = np.clip(1.0 - np.abs(cu), 0.0, 1.0) * np.clip(1.0 - np.abs(2.0 * vv - 1.0) ** 2, 0.0, 1.0)
+    dome = clamp(1.0 - cu**2 - cv**2, 0.0, 1.0) ** 0.6
+    ridge = clamp(1.0 - np.abs(cu), 0.0, 1.0) * clamp(1.0 - np.abs(2.0 * vv - 1.0) ** 2, 0.0, 1.0)
     return shape.bulge * dome + shape.fold * ridge
 
 

@@ -6,10 +6,13 @@ are cheap (they read the face region only) and return plain numbers the composit
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from .arrays import clamp
 
 SKIN_REFERENCE = 0.45  # skin reflectance assumed when turning skin brightness into illumination
 INTRINSIC_BLUR = 0.53  # px the estimator reports on a perfectly sharp image (Sobel and sampling)
@@ -31,7 +34,7 @@ class Lighting:
         """Illumination on surfaces with these (3, N) normals, relative to a well-lit white surface."""
         dx, dy, dz = (np.float32(c) for c in self.direction)  # explicit: BLAS threads cost more than the sum
         light = self.ambient + dx * normals[0] + dy * normals[1] + dz * normals[2]
-        return np.clip(light / SKIN_REFERENCE, 0.12, 1.6).astype(np.float32)
+        return clamp(light / SKIN_REFERENCE, 0.12, 1.6).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def estimate_noise(grey: np.ndarray) -> float:
     response = np.abs(cv2.filter2D(grey.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT))
     h, w = grey.shape
     sigma = np.sqrt(np.pi / 2.0) * response[1:-1, 1:-1].sum() / (6.0 * (w - 2) * (h - 2))
-    return float(np.clip(sigma, 0.0, 0.08))
+    return min(max(float(sigma), 0.0), 0.08)
 
 
 def estimate_blur(grey: np.ndarray) -> float:
@@ -108,7 +111,7 @@ def estimate_blur(grey: np.ndarray) -> float:
     after = energy(cv2.GaussianBlur(g, (0, 0), 1.0))
     ratio = min(after / before, 0.995) ** 2
     sigma2 = ratio / (1.0 - ratio) - INTRINSIC_BLUR**2
-    return float(np.clip(BLUR_GAIN * np.sqrt(max(sigma2, 0.0)), 0.0, 4.0))
+    return min(BLUR_GAIN * math.sqrt(max(sigma2, 0.0)), 4.0)
 
 
 def analyse_region(rgb: np.ndarray, greyscale: bool) -> PhotoStyle:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .arrays import grid_gradient
+
 SUBPIXEL_BITS = 4
 
 
@@ -51,17 +53,6 @@ def vertex_normals(points: np.ndarray) -> np.ndarray:
                        du[..., 0] * dv[..., 1] - du[..., 1] * dv[..., 0]], axis=-1)
     normal /= np.maximum(np.sqrt((normal * normal).sum(axis=-1, keepdims=True)), 1e-9)
     return normal
-
-
-def grid_gradient(values: np.ndarray, axis: int) -> np.ndarray:
-    """`np.gradient` along one axis (central inside, one-sided at the ends), for grids of 2+ samples,
-    without its generic bookkeeping, which dominates on grids this small."""
-    values = np.moveaxis(values, axis, 0)
-    out = np.empty_like(values)
-    out[1:-1] = (values[2:] - values[:-2]) * 0.5
-    out[0] = values[1] - values[0]
-    out[-1] = values[-1] - values[-2]
-    return np.moveaxis(out, 0, axis)
 
 
 def rasterize(points: np.ndarray, uv: np.ndarray, normals: np.ndarray, origin: tuple[float, float],

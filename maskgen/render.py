@@ -160,7 +160,7 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     except ValueError as exc:
         raise FaceSkipped(f"face geometry unusable: {exc}") from exc
 
-    shadow_sigma = float(np.clip(0.01 * face_px, 0.6, 2.0))
+    shadow_sigma = min(max(0.01 * face_px, 0.6), 2.0)
     pad = int(np.ceil(2.5 * style.blur_sigma + 3.0 * shadow_sigma + DROP_LENGTH * face_px + placed.strap_width + 2))
     xy = np.concatenate([placed.points.reshape(-1, 3)[:, :2], *placed.straps]) if placed.straps else \
         placed.points.reshape(-1, 3)[:, :2]
@@ -181,16 +181,18 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     lighting = _fit_lighting(out, layout, placed)
     mask_height_px = float(np.ptp(points[..., 1]))
     albedo, relief = render_material(params.material, texture_shape(mask_height_px), texture_dirs)
-    cast = np.asarray(style.cast, np.float32)
-    colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px * scale, lighting,
-                                       params.shading) * cast
+    facing = lighting.irradiance(np.array([[0.0], [0.0], [1.0]], np.float32))[0]
+    strap_colour = np.asarray(params.material.strap_colour, np.float32) * float(
+        (1.0 - params.shading) + params.shading * facing)
+    if style.greyscale:  # a grey photo is shaded and composited in one channel (blending broadcasts it)
+        albedo, strap_colour = composite.to_grey(albedo), composite.to_grey(strap_colour)
+    else:
+        strap_colour *= np.asarray(style.cast, np.float32)
+    colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px * scale, lighting, params.shading)
+    if not style.greyscale:
+        colour *= np.asarray(style.cast, np.float32)
     edge, rim = composite.edge_coverage(params.shape.outline, fragments, RIM_WIDTH * face_px * scale)
     colour *= rim[:, None]
-    facing = lighting.irradiance(np.array([[0.0], [0.0], [1.0]], np.float32))[0]
-    strap_colour = np.asarray(params.material.strap_colour, np.float32) * cast * float(
-        (1.0 - params.shading) + params.shading * facing)
-    if style.greyscale:  # a grey photo is composited in one channel (blending broadcasts it): a third of the work
-        colour, strap_colour = composite.to_grey(colour), composite.to_grey(strap_colour)
     layer = composite.fragment_layer(fragments, colour, edge, low_size)
     if placed.straps:
         straps = composite.strap_coverage(tuple(p * scale for p in placed.straps), (x0 * scale, y0 * scale),
@@ -223,8 +225,8 @@ def _shadow_drop(lighting: photo.Lighting, face_px: float) -> tuple[float, float
     mostly lit from above; further on bigger faces."""
     dx, dy = lighting.direction[0], lighting.direction[1]
     length = DROP_LENGTH * face_px
-    side = float(np.clip(-dx / max(lighting.ambient, 0.05), -1.0, 1.0))
-    down = float(np.clip(0.6 - dy / max(lighting.ambient, 0.05), 0.3, 1.0))
+    side = min(max(-dx / max(lighting.ambient, 0.05), -1.0), 1.0)
+    down = min(max(0.6 - dy / max(lighting.ambient, 0.05), 0.3), 1.0)
     return side * length * 0.5, down * length
 
 
