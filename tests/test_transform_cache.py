@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import albumentations as A
+import cv2
 import numpy as np
 import pytest
 
@@ -228,3 +229,55 @@ def test_placement_object_is_taken_and_serialised_as_its_fields(colour):
     assert restored.wear == "chin" and tuple(restored.top) == (0.2, 0.4)
     with pytest.raises(ValueError, match="not both"):
         maskgen.FaceMask(placement=placement, wear="chin")
+
+
+def _centroid(region: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(region)
+    return np.array([cols.mean(), rows.mean()])
+
+
+def _boundary_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The farthest any boundary pixel of one region lies from the other region's boundary (px, both ways)."""
+    def boundary(region: np.ndarray) -> np.ndarray:
+        region = region.astype(np.uint8)
+        return region.astype(bool) & ~cv2.erode(region, np.ones((3, 3), np.uint8)).astype(bool)
+
+    def farthest(source: np.ndarray, target: np.ndarray) -> float:
+        distance = cv2.distanceTransform((~boundary(target)).astype(np.uint8), cv2.DIST_L2, 5)
+        return float(distance[boundary(source)].max())
+
+    return max(farthest(a, b), farthest(b, a))
+
+
+@pytest.mark.parametrize("name", ["Tommy_Robredo_0001", "Madonna_0002", "Linda_Sanchez_0001"])
+def test_resize_then_mask_matches_mask_then_resize_within_a_pixel(samples, sample_faces, name):
+    """The recommended training-resolution pipeline (A.Resize first, then FaceMask with the full-size photo's
+    Face objects, which FaceMask scales for you) draws the mask where masking first and resizing after would."""
+    import dataclasses
+
+    image, faces = samples[name], sample_faces[name]
+    size = 112
+    # the pipeline masks the resized photo with the full-size photo's faces scaled to it
+    pipeline = A.ReplayCompose([A.Resize(size, size), maskgen.FaceMask(style="varied", p=1.0,
+                                                                        occlusion_key="occlusion")])
+    small = pipeline(image=image, face_landmarks=faces)
+    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)  # A.Resize's default
+    scaled = [f.scaled_to((size, size)) for f in faces]
+    drawn = [maskgen.MaskParams.from_dict(p) for p in small["replay"]["transforms"][1]["params"]["mask_params"]]
+    expected = maskgen.apply_masks(resized, scaled, drawn)
+    assert np.array_equal(small["image"], expected.image)
+    assert np.array_equal(small["occlusion"].astype(bool), expected.occlusion)
+
+    # and that is where masking first and resizing after puts the mask: each kind's cut, without the straps
+    # (one-pixel lines need not survive a 2x shrink) and the photo's blur (which softens each size differently)
+    for seed in range(4):
+        params = [dataclasses.replace(p, match_photo=False, shape=dataclasses.replace(p.shape, straps="none"))
+                  for p in maskgen.draw_params(len(faces), "varied", seed=seed)]
+        direct = maskgen.apply_masks(resized, scaled, params).coverage > 0.5
+        full = maskgen.apply_masks(image, faces, params).coverage
+        shrunk = cv2.resize(full, (size, size), interpolation=cv2.INTER_AREA) > 0.5
+        assert direct.sum() > 200 and abs(int(direct.sum()) - int(shrunk.sum())) < 0.05 * direct.sum()
+        assert np.abs(_centroid(direct) - _centroid(shrunk)).max() <= 1.0
+        # outlines within a pixel of each other: binarising puts each outline up to half a pixel off its true
+        # place, so two outlines a pixel apart can lie two pixel steps apart
+        assert _boundary_distance(direct, shrunk) <= 2.0
