@@ -6,7 +6,9 @@
 
 Each stage function is wrapped with a timer for the run; a stage called inside another is counted in the outer
 one, so the stages add up to the render. "other" is what no stage covers (bookkeeping in render itself). The
-wrappers cost about a microsecond per call, so the total reads slightly above render_speed.json's.
+wrappers cost about a microsecond per call, so the total reads slightly above render_speed.json's. To profile
+an older checkout with the same stages, put it first on the path (PYTHONPATH=that/checkout); stages it does not
+have are skipped.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ STAGES = (
     ("cut edge", composite, "edge_coverage"),
     ("mask layer", composite, "fragment_layer"),
     ("straps", composite, "strap_coverage"),
+    ("straps", composite, "strap_layer"),  # before 2026-11-30
     ("straps under the mask", composite, "add_under"),
     ("grey", composite, "to_grey"),
     ("half-res blur, upsample", composite, "upsample_layer"),
@@ -71,6 +74,8 @@ class StageTimer:
         self.saved: list[tuple[object, str, object]] = []
 
     def wrap(self, name: str, owner: object, attribute: str) -> None:
+        if not hasattr(owner, attribute):  # a stage of another version of maskgen (to profile an older checkout)
+            return
         original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
         function = original.__func__ if isinstance(original, classmethod) else original
 
@@ -94,17 +99,6 @@ class StageTimer:
         self.saved.clear()
 
 
-def resized(work: list, size: int) -> list:
-    """The photos scaled so their longer side is `size` px, with their landmarks scaled alike."""
-    out = []
-    for image, faces in work:
-        scale = size / max(image.shape[:2])
-        small = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                           interpolation=cv2.INTER_AREA)
-        out.append((small, [f.scaled_to(small.shape[:2]) for f in faces]))
-    return out
-
-
 def profile(work: list, style: str, repeats: int) -> dict:
     """Per stage, the median over faces of each face's best-of-`repeats` time split (as render_speed times)."""
     per_face: list[dict[str, float]] = []
@@ -125,7 +119,7 @@ def profile(work: list, style: str, repeats: int) -> dict:
             if best is None or split["total"] < best["total"]:
                 best = split
         per_face.append(best)
-    names = [name for name, _, _ in STAGES]
+    names = list(dict.fromkeys(name for name, _, _ in STAGES))
     means = {name: float(np.mean([f.get(name, 0.0) for f in per_face])) for name in names}
     total = float(np.mean([f["total"] for f in per_face]))
     means["other"] = total - sum(means.values())
@@ -147,7 +141,7 @@ def main() -> None:
     images = render_speed.load_250(paths)
     work = [(im, f) for im in images if (f := maskgen.detect_faces(im))]
     if args.size != 250:
-        work = resized(work, args.size)
+        work = render_speed.resized(work, args.size)
     for style in STYLES:  # warm the caches (grain tile, textures, triangle tables) outside the timing
         maskgen.render(work[0][0], work[0][1], style=style, seed=0)
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),

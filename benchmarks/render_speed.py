@@ -73,18 +73,22 @@ def time_each(fn, items) -> list[float]:
     return times
 
 
-def bench_single(count: int) -> dict:
-    cv2.setNumThreads(1)
-    paths, source = photo_paths(count)
-    images = load_250(paths)
-    maskgen.detect_faces(images[0])  # build the graph outside the timing
-    detect_ms = time_each(maskgen.detect_faces, images)
-    faces = [maskgen.detect_faces(im) for im in images]
-    work = [(im, f) for im, f in zip(images, faces) if f]
-    result = {"source": source, "photos": len(images), "faces_found": len(work), "repeats_per_face": REPEATS,
-              "detect_ms_median": statistics.median(detect_ms)}
-    # Interleave the styles so drift of the machine hits both alike, and keep each face's best of REPEATS
-    # (as timeit does): on a shared machine the slower repeats measure the neighbours, not the renderer.
+def resized(work: list, size: int) -> list:
+    """Photos scaled so their longer side is `size` px, their faces scaled alike (as `FaceMask` does behind an
+    `A.Resize`)."""
+    out = []
+    for image, faces in work:
+        scale = size / max(image.shape[:2])
+        small = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                           interpolation=cv2.INTER_AREA)
+        out.append((small, [f.scaled_to(small.shape[:2]) for f in faces]))
+    return out
+
+
+def time_styles(work: list) -> dict[str, float]:
+    """Median ms per face of each style. The styles are interleaved so drift of the machine hits both alike,
+    and each face keeps its best of REPEATS (as timeit does): on a shared machine the slower repeats measure
+    the neighbours, not the renderer."""
     rounds: dict[str, list[float]] = {"varied": [], "mlfw-white": []}
     for index, (image, found) in enumerate(work):
         for style in rounds:
@@ -94,13 +98,28 @@ def bench_single(count: int) -> dict:
                 maskgen.render(image, found, style=style, seed=index)
                 best = min(best, (time.perf_counter() - start) * 1000.0 / len(found))
             rounds[style].append(best)
-    for style, times in rounds.items():
-        result[f"render_ms_per_face_median[{style}]"] = statistics.median(times)
-        result[f"render_faces_per_second[{style}]"] = 1000.0 / statistics.median(times)
-    result["varied_over_mlfw_white_time_ratio"] = (result["render_ms_per_face_median[varied]"]
-                                                   / result["render_ms_per_face_median[mlfw-white]"])
-    result["detect_over_render_varied_time_ratio"] = (result["detect_ms_median"]
-                                                      / result["render_ms_per_face_median[varied]"])
+    return {style: statistics.median(times) for style, times in rounds.items()}
+
+
+def bench_single(count: int, train_size: int) -> dict:
+    cv2.setNumThreads(1)
+    paths, source = photo_paths(count)
+    images = load_250(paths)
+    maskgen.detect_faces(images[0])  # build the graph outside the timing
+    detect_ms = time_each(maskgen.detect_faces, images)
+    faces = [maskgen.detect_faces(im) for im in images]
+    work = [(im, f) for im, f in zip(images, faces) if f]
+    result = {"source": source, "photos": len(images), "faces_found": len(work), "repeats_per_face": REPEATS,
+              "detect_ms_median": statistics.median(detect_ms)}
+    full, small = time_styles(work), time_styles(resized(work, train_size))
+    for style, ms in full.items():
+        result[f"render_ms_per_face_median[{style}]"] = ms
+        result[f"render_faces_per_second[{style}]"] = 1000.0 / ms
+    for style, ms in small.items():
+        result[f"render_ms_per_face_median_{train_size}px[{style}]"] = ms
+    result["varied_over_mlfw_white_time_ratio"] = full["varied"] / full["mlfw-white"]
+    result["detect_over_render_varied_time_ratio"] = result["detect_ms_median"] / full["varied"]
+    result[f"varied_{train_size}px_over_250px_time_ratio"] = small["varied"] / full["varied"]
     return result
 
 
@@ -165,11 +184,13 @@ def main() -> None:
     parser.add_argument("--throughput-files", type=int, default=300,
                         help="photos for the engine runs (0: skip; more than the dataset holds: all of it)")
     parser.add_argument("--ray", action="store_true", help="also time the Ray engine (needs maskgen[ray])")
+    parser.add_argument("--train-size", type=int, default=112,
+                        help="also time the same faces resized to this many px (the training resolution)")
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
     args = parser.parse_args()
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(), "machine": machine(), "seed": 0,
-              "single_thread_250px": bench_single(args.faces)}
+              "single_thread_250px": bench_single(args.faces, args.train_size)}
     if args.throughput_files:
         report["throughput_cached_landmarks"] = bench_throughput(args.throughput_files, args.ray)
     args.out.parent.mkdir(parents=True, exist_ok=True)
