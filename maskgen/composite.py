@@ -165,14 +165,16 @@ def _grain_tile() -> np.ndarray:
 
 
 def grain(size: tuple[int, int], seed: int) -> np.ndarray:
-    """Unit Gaussian noise of the given size, fixed by `seed`."""
+    """Unit Gaussian noise of the given size, fixed by `seed`: a window of the tile (wrapping round it only for
+    layers larger than the tile, so the usual window is a view, never a copy of the tile)."""
     tile = _grain_tile()
     height, width = size
-    reps = (height // GRAIN_TILE + 2, width // GRAIN_TILE + 2)
-    oy, ox = seed % GRAIN_TILE, (seed // GRAIN_TILE) % GRAIN_TILE
-    if reps != (2, 2) or oy + height > GRAIN_TILE or ox + width > GRAIN_TILE:
-        return np.tile(tile, reps)[oy:oy + height, ox:ox + width]
-    return tile[oy:oy + height, ox:ox + width]
+    if height <= GRAIN_TILE and width <= GRAIN_TILE:
+        oy, ox = seed % (GRAIN_TILE - height + 1), (seed // GRAIN_TILE) % (GRAIN_TILE - width + 1)
+        return tile[oy:oy + height, ox:ox + width]
+    rows = (np.arange(height) + seed) % GRAIN_TILE
+    cols = (np.arange(width) + seed // GRAIN_TILE) % GRAIN_TILE
+    return tile[rows[:, None], cols[None, :]]
 
 
 def match_photo(layer: Layer, style: PhotoStyle, seed: int) -> Layer:

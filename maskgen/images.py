@@ -187,8 +187,11 @@ def _check_float_range(image: np.ndarray) -> None:
 def _rgb_is_grey(rgb: np.ndarray) -> bool:
     """A colour-encoded photo whose channels agree (JPEG noise aside) carries no colour."""
     step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 4096)))
-    sample = rgb[::step, ::step].astype(np.float32)
-    spread = sample.max(axis=2) - sample.min(axis=2)
+    sample = rgb[::step, ::step]
+    red, green, blue = (sample[..., c].astype(np.float32) for c in range(3))
+    # channel by channel: a reduction over a 3-long last axis costs ten times as much
+    spread = np.maximum(np.maximum(red, green), blue)
+    spread -= np.minimum(np.minimum(red, green), blue)
     scale = 255.0 if rgb.dtype == np.uint8 else (65535.0 if rgb.dtype == np.uint16 else 1.0)
     return float(np.percentile(spread, 95)) <= 0.03 * scale
 

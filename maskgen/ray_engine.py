@@ -1,9 +1,10 @@
 """`maskgen render --engine ray`: the same per-file work as the local engine, scheduled by Ray Data.
 
-Two Ray Data stages over batches of files, each an actor pool so that heavy state is built once per worker,
-not once per file: landmark detection (one MediaPipe graph per actor, through the landmark cache) and
-rendering (writes outputs atomically, returns manifest records). Each file's seed comes from the global seed
-and its relative path, exactly as in the local engine, so a cluster writes the same bytes as a laptop.
+One Ray Data stage over batches of files, an actor pool so that heavy state is built once per worker, not once
+per file: each actor finds a file's faces (through the landmark cache, with one MediaPipe graph built on the
+first miss), renders it, writes its outputs atomically and returns its manifest records. Each file's seed
+comes from the global seed and its relative path, exactly as in the local engine, so a cluster writes the same
+bytes as a laptop.
 
 Needs `pip install maskgen[ray]`. The base package never imports ray.
 """
@@ -20,15 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from .batch import Detection, RenderOptions, Task, detect_file, render_file
+from .batch import RenderOptions, Task, process_file
 from .landmarks import quiet_native_logs
 
 log = logging.getLogger(__name__)
 MAX_BATCH_FILES = 64
 BATCHES_PER_WORKER = 8  # enough batches for the pool to balance the load, few enough to keep Ray's cost small
-# Per worker CPU: one renderer (most of the work) and one detector. A renderer never fits beside another on a
-# one-CPU node, so the pool spreads over the cluster.
-RENDER_CPUS, DETECT_CPUS = 0.75, 0.25
 
 
 def batch_files(files: int, workers: int) -> int:
@@ -50,8 +48,12 @@ def _import_ray():
     return ray
 
 
-class _Stage:
-    """An actor of one stage: built once per worker, then called on batch after batch."""
+class FileStage:
+    """An actor: built once per worker, then called on batch after batch of files (detect, render, write).
+
+    Detection and rendering share the actor, as in the local engine's worker processes: with cached landmarks
+    detection is a hash and a lookup, and a separate stage cost an actor start per worker and an object-store
+    round trip per batch for nothing."""
 
     def __init__(self, options: RenderOptions) -> None:
         os.environ.setdefault("GLOG_minloglevel", "2")
@@ -60,45 +62,18 @@ class _Stage:
         cv2.setNumThreads(1)  # one CPU per actor: OpenCV's own threads would only fight the other actors
         self.options = options
 
-
-class DetectStage(_Stage):
-    """Finds faces for a batch of files (MediaPipe loaded once per actor, in its first call)."""
-
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out: dict[str, list[Any]] = {"relpath": [], "landmarks": [], "size": [], "early": [], "variants": []}
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        records = []
         for relpath, is_image, error, variants in zip(batch["relpath"], batch["is_image"], batch["error"],
                                                       batch["variants"]):
             span = json.loads(variants)
             task = Task(relpath=str(relpath), is_image=bool(is_image), error=str(error) if error else None,
                         variants=tuple(span) if span else None)
-            found = detect_file(task, self.options)
-            out["relpath"].append(found.relpath)
-            out["variants"].append(variants)
-            out["landmarks"].append(b"" if found.landmarks is None else found.landmarks.astype(np.float32).tobytes())
-            out["size"].append(json.dumps(found.image_size))
-            out["early"].append(json.dumps(found.early))
-        return {key: np.array(values, dtype=object) for key, values in out.items()}
-
-
-class RenderStage(_Stage):
-    """Renders a batch of detected files and returns their manifest records as JSON."""
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import ray
-
-        node = ray.get_runtime_context().get_node_id()
-        records, nodes = [], []
-        for relpath, blob, size, early, variants in zip(batch["relpath"], batch["landmarks"], batch["size"],
-                                                        batch["early"], batch["variants"]):
-            early = json.loads(early)
-            image_size = json.loads(size)
-            span = json.loads(variants)
-            landmarks = np.frombuffer(blob, np.float32).reshape(-1, 478, 3) if image_size is not None else None
-            detection = Detection(str(relpath), landmarks, tuple(image_size) if image_size else None, early,
-                                  variants=tuple(span) if span else None)
-            records.append(json.dumps(render_file(detection, self.options)))
-            nodes.append(node)
-        return {"records": np.array(records, dtype=object), "node": np.array(nodes, dtype=object)}
+            records.append(json.dumps(process_file(task, self.options)))
+        return {"records": np.array(records, dtype=object), "node": np.array([node] * len(records), dtype=object)}
 
 
 def _ray_verbose() -> bool:
@@ -145,12 +120,9 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
         with warnings.catch_warnings():
             # SPREAD has no named parameter in Ray 2.60 (pinned); passing it as a remote argument is deprecated
             warnings.simplefilter("ignore", DeprecationWarning)
-            detected = dataset.map_batches(DetectStage, fn_constructor_args=(options,), batch_size=batch,
-                                           compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=DETECT_CPUS,
+            rendered = dataset.map_batches(FileStage, fn_constructor_args=(options,), batch_size=batch,
+                                           compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1,
                                            scheduling_strategy="SPREAD")
-            rendered = detected.map_batches(RenderStage, fn_constructor_args=(options,), batch_size=batch,
-                                            compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=RENDER_CPUS,
-                                            scheduling_strategy="SPREAD")
         for row in rendered.iter_rows():
             if nodes_seen is not None:
                 nodes_seen[row["node"]] = nodes_seen.get(row["node"], 0) + 1
