@@ -7,8 +7,10 @@ pixels, which is what makes results reproducible and auditable (the CLI writes t
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,7 @@ ANY_SATURATION = (0.1, 0.9)  # range of saturation for "any colour" draws, low v
 ANY_VALUE = (0.15, 0.95)
 # Colours seen on real masks that the shared palette lacks (RGB 0-255).
 REAL_EXTRA_COLOURS = {"pale-green": (206, 224, 194), "cream": (238, 232, 214)}
+_NAMED_COLOURS = {name: rgb for name, rgb, _ in PALETTE} | REAL_EXTRA_COLOURS
 
 
 @dataclass(frozen=True)
@@ -204,11 +207,11 @@ def _fields(instance: Any) -> dict[str, Any]:
 
 def _weighted_choice(rng: np.random.Generator, weights: Mapping[Any, float] | Sequence[tuple[Any, float]]) -> Any:
     """One key drawn in proportion to its weight. The same draw as `rng.choice(n, p=...)` (one uniform, the
-    same CDF search), without its per-call validation, which cost more than the rest of a draw."""
+    same CDF search), in plain Python: numpy's per-call overhead cost more than the rest of a draw."""
     items = list(weights.items()) if isinstance(weights, Mapping) else list(weights)
-    cdf = np.cumsum([float(w) for _, w in items])
-    cdf /= cdf[-1]
-    return items[int(cdf.searchsorted(rng.random(), side="right"))][0]
+    cdf = list(itertools.accumulate(float(w) for _, w in items))
+    total = cdf[-1]
+    return items[bisect.bisect_right([c / total for c in cdf], rng.random())][0]
 
 
 def _pick(rng: np.random.Generator, options: Sequence[Any]) -> Any:
@@ -234,8 +237,7 @@ def _colour(rng: np.random.Generator, any_share: float = 0.3,
         val = rng.uniform(*ANY_VALUE) * (1.0 - 0.25 * sat)
         rgb = _hsv_to_rgb(hue, sat, val)
     elif isinstance(favourites, Mapping):
-        named = {name: rgb for name, rgb, _ in PALETTE} | REAL_EXTRA_COLOURS
-        rgb = tuple(c / 255.0 for c in named[_weighted_choice(rng, favourites)])
+        rgb = tuple(c / 255.0 for c in _NAMED_COLOURS[_weighted_choice(rng, favourites)])
     else:
         entries = [(p[1], p[2]) for p in PALETTE if favourites is None or p[0] in favourites]
         rgb = tuple(c / 255.0 for c in _weighted_choice(rng, entries))
