@@ -100,7 +100,8 @@ class StageTimer:
 
 
 def profile(work: list, style: str, repeats: int) -> dict:
-    """Per stage, the median over faces of each face's best-of-`repeats` time split (as render_speed times)."""
+    """Per stage, the mean over faces of each face's time split in its fastest of `repeats` renders (the fastest,
+    as render_speed times: on a shared machine the slower repeats measure the neighbours)."""
     per_face: list[dict[str, float]] = []
     for index, (image, faces) in enumerate(work):
         best: dict[str, float] | None = None
@@ -131,10 +132,12 @@ def profile(work: list, style: str, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=int, default=200)
-    parser.add_argument("--size", type=int, default=250, help="longer side of the photos, px")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--faces", type=int, default=200,
+                        help="photos to draw from lfw-expressions (those with a face are timed; default 200)")
+    parser.add_argument("--size", type=int, default=250, help="longer side of the photos, px (default 250)")
+    parser.add_argument("--repeats", type=int, default=3, help="renders per face; the fastest counts (default 3)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON to write (default: the committed benchmarks/results/render_profile[_SIZEpx].json)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     paths, source = render_speed.photo_paths(args.faces)
@@ -151,8 +154,9 @@ def main() -> None:
         "render_profile.json" if args.size == 250 else f"render_profile_{args.size}px.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out} ({args.size} px photos; times from a busy machine read high, compare runs side by side)")
     for style, result in report["styles"].items():
-        print(f"{style}: {result['total_ms_mean']:.3f} ms/face mean ({result['faces']} faces)")
+        print(f"{style}: {result['total_ms_mean']:.3f} ms/face mean ({result['faces']} faces, {args.size} px)")
         for name, ms in result["stages_ms_mean"].items():
             print(f"  {ms:7.3f} ms  {100 * result['stages_share'][name]:5.1f} %  {name}")
 

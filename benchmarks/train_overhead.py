@@ -1,6 +1,8 @@
-"""What masking costs a real training step: `fer`'s ResMaskingNet step (the cpu-fast recipe: bf16 autocast, the
-paper's augmentations, photos preloaded at the training size, masks drawn at that size) with no mask and with
-`varied` masks, side by side in one run, at 64 and 112 px. Writes benchmarks/results/train_overhead.json.
+"""What masking costs a real training step, unmasked against `varied` masks, side by side, at 64 and 112 px.
+
+The step is `fer`'s ResMaskingNet step in the cpu-fast recipe: bf16 autocast, the paper's augmentations, photos
+preloaded at the training size and masks drawn at that size. Writes benchmarks/results/train_overhead.json.
+Data: lfw-expressions under ../shared/data (or $MASKGEN_DATA).
 
     python benchmarks/train_overhead.py                         # lfw-expressions from ../shared/data
     python benchmarks/train_overhead.py --sizes 112 --batches 4
@@ -9,8 +11,8 @@ Two measurements per size:
 - serial (no loader workers): every batch is built twice, unmasked and masked, from the same photos and
   augmentation draws, and one training step runs on it; masking's cost is the difference between the two
   builds, and its share is that cost over the masked build plus the step.
-- loader (the recipe's 2 workers on this 2-core machine): images per second of whole training steps with each
-  dataset, the slowdown a user sees when workers and the step share the cores.
+- loader (the recipe's DataLoader workers, 2): images per second of whole training steps with each dataset,
+  the slowdown a user sees when the workers and the step share the machine's cores.
 """
 
 from __future__ import annotations
@@ -112,12 +114,14 @@ def loader(sets: dict[str, FaceDataset], model: nn.Module, config, batches: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=DATA, help=f"the lfw-expressions folder (default {DATA})")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "landmarks-lfw-expressions.sqlite",
                         help="landmark cache (filled on a miss)")
-    parser.add_argument("--sizes", default="64,112")
-    parser.add_argument("--batches", type=int, default=8, help="timed batches per measurement")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train_overhead.json")
+    parser.add_argument("--sizes", default="64,112", help="training sizes in px, comma-separated (default 64,112)")
+    parser.add_argument("--batches", type=int, default=8,
+                        help="timed batches of 64 per measurement, after one warm-up batch (default 8)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train_overhead.json",
+                        help="JSON to write (default: the committed benchmarks/results/train_overhead.json)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     base = CONFIGS["cpu-fast"]
@@ -139,6 +143,7 @@ def main() -> None:
         print(json.dumps({size: report["sizes"][str(size)]}, indent=2), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ BATCHES_PER_WORKER = 8  # enough batches for the pool to balance the load, few e
 
 def batch_files(files: int, workers: int) -> int:
     """Files per Ray task. Each task costs Ray scheduling, a block conversion and an object-store round trip,
-    several milliseconds against about ten of rendering per file, so batches are as large as load balance allows."""
+    several milliseconds against a few of work per file, so batches are as large as load balance allows."""
     return int(np.clip(-(-files // (BATCHES_PER_WORKER * max(1, workers))), 1, MAX_BATCH_FILES))
 
 

@@ -73,12 +73,7 @@ def render(image: np.ndarray, faces: Sequence[Face] | None = None, style: str = 
         (True, True, 'surgical')
     """
     layout = describe_layout(image)
-    if faces is None:
-        faces = detect_faces(image, max_faces=max_faces)
-    elif not all(isinstance(f, Face) for f in faces):  # landmark arrays: checked and skipped as FaceMask does
-        faces, skipped = faces_from_input(faces, image.shape[:2])
-        for reason in skipped:
-            log.warning("render: %s; skipped", reason)
+    faces = detect_faces(image, max_faces=max_faces) if faces is None else _as_faces(faces, image, "render")
     if seed is None:
         seed = secrets.randbits(63)
     params = draw_params(len(faces), style, seed, placement, tuple(texture_dirs))
@@ -98,8 +93,20 @@ def draw_params(count: int, style: str, seed: int | np.random.Generator, placeme
 
 def apply_masks(image: np.ndarray, faces: Sequence[Face], params: Sequence[MaskParams],
                 texture_dirs: tuple[str, ...] = ()) -> RenderResult:
-    """Render the given masks on the given faces. Deterministic: no random draws happen here."""
-    return _apply_masks(image, describe_layout(image), faces, params, texture_dirs)
+    """Render the given masks on the given faces (`Face`s or landmark arrays, as `render` takes them).
+    Deterministic: no random draws happen here."""
+    layout = describe_layout(image)
+    return _apply_masks(image, layout, _as_faces(faces, image, "apply_masks"), params, texture_dirs)
+
+
+def _as_faces(faces, image: np.ndarray, caller: str) -> list[Face]:
+    """`Face`s as given, or landmark arrays checked and turned into faces (a face with NaN landmarks is
+    skipped and logged, as `FaceMask` does; a wrong shape is an error)."""
+    if isinstance(faces, Face) or isinstance(faces, np.ndarray) or not all(isinstance(f, Face) for f in faces):
+        faces, skipped = faces_from_input(faces, image.shape[:2])
+        for reason in skipped:
+            log.warning("%s: %s; skipped", caller, reason)
+    return list(faces)
 
 
 def _apply_masks(image: np.ndarray, layout: ImageLayout, faces: Sequence[Face], params: Sequence[MaskParams],
@@ -209,6 +216,8 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
 
     roi = to_float(out[y0:y1, x0:x1], layout)
     blended, alpha = composite.blend(roi, layer, shadow)
+    if not alpha.any():  # e.g. landmarks of a bigger copy of the photo: the mask would land off the image
+        raise FaceSkipped("mask not visible in the image (landmarks from another size of the photo?)")
     if layout.channels == 4:
         top = 255 if layout.dtype == np.uint8 else (65535 if layout.dtype == np.uint16 else 1.0)
         original = out[y0:y1, x0:x1, 3]

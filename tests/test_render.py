@@ -245,3 +245,35 @@ def test_render_takes_landmark_arrays_with_the_same_checks_as_facemask(frontal):
     broken[3, 0] = np.nan
     with pytest.raises(ValueError, match="must be finite; 1 are NaN"):
         maskgen.Face(broken, face.image_size)
+
+
+def test_apply_masks_takes_landmark_arrays_as_render_does(frontal):
+    image, face = frontal
+    params = maskgen.draw_params(1, "cloth", seed=2)
+    expected = maskgen.apply_masks(image, [face], params).image
+    for given in (face.landmarks[None], [face.landmarks], face.landmarks, face):
+        assert np.array_equal(maskgen.apply_masks(image, given, params).image, expected)
+    with pytest.raises(ValueError, match=r"shape \(N, 478, 3\)"):
+        maskgen.apply_masks(image, face.landmarks[None, :, :2], params)
+
+
+def test_a_mask_that_lands_off_the_image_is_skipped_not_reported_masked(frontal, monkeypatch):
+    """A mask whose every pixel falls outside the image (landmarks from a bigger copy of the photo, say) must
+    not be reported "masked" with an unchanged image."""
+    image, face = frontal
+    params = maskgen.draw_params(1, "gaiter", seed=1)
+    out = maskgen.apply_masks(image, [face], params)
+    assert out.params[0]["status"] == "masked"
+    from maskgen import composite
+
+    blend = composite.blend
+
+    def blend_nothing(photo, layer, shadow):
+        layer.alpha[:] = 0.0  # as if every covered pixel were outside the image
+        layer.colour[:] = 0.0
+        return blend(photo, layer, shadow)
+
+    monkeypatch.setattr(composite, "blend", blend_nothing)
+    out = maskgen.apply_masks(image, [face], params)
+    assert out.params[0]["status"] == "skipped" and "not visible" in out.params[0]["reason"]
+    assert np.array_equal(out.image, image) and not out.occlusion.any()
