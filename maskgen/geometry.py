@@ -254,9 +254,9 @@ def _level_in_view(frontal: np.ndarray, surface: FaceSurface, axes: np.ndarray, 
 
 
 def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, vv: np.ndarray,
-                        axes: np.ndarray | None = None, surface: FaceSurface | None = None) -> np.ndarray:
-    """(u, v) grid -> frontal (X, Y): top on the nose, sides on the face outline, bottom below the chin.
-    With the frame's `axes` and the face `surface`, the top edge is kept one arc as the camera sees it."""
+                        axes: np.ndarray, surface: FaceSurface) -> np.ndarray:
+    """(u, v) grid -> frontal (X, Y): top on the nose, sides on the face outline, bottom below the chin; with
+    the frame's `axes` and the face `surface`, the top edge is kept one arc as the camera sees it."""
     heights, right_x, left_x = _outline_half_widths(frontal)
     y_jaw_angle = float(np.mean(frontal[[mesh.JAW_RIGHT, mesh.JAW_LEFT], 1]))
     y_cheek = float(np.mean(frontal[[mesh.CHEEK_RIGHT, mesh.CHEEK_LEFT], 1]))
@@ -279,10 +279,8 @@ def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, v
     apex = int(np.argmin(np.abs(x0 - frontal[mesh.NOSE_BRIDGE, 0])))
     if shape.wear == "correct":
         top = _single_arc(np.maximum(top, _eye_floor(frontal, x0)), apex)
-    if axes is not None:
-        right, left = sides(top)
-        surface = FaceSurface.from_frontal(frontal) if surface is None else surface
-        top = _level_in_view(frontal, surface, axes, right + (left - right) * u_row, top, apex)
+    right, left = sides(top)
+    top = _level_in_view(frontal, surface, axes, right + (left - right) * u_row, top, apex)
     jaw = np.maximum(_jaw_height(frontal, x0), y_jaw_angle + 0.05)
     bottom = jaw + shape.chin_drop * (1.0 - np.minimum(edge, 1.0) ** 2) + 0.04
     bottom = np.maximum(bottom, top + 0.35)
@@ -305,10 +303,10 @@ class FaceSurface:
     oval_centre: np.ndarray  # (2,)
     oval_angle: np.ndarray  # (M + 2,) increasing, wrapped once at each end so lookups need no `period`
     oval_radius: np.ndarray  # (M + 2,) at those angles
-    px: float = 1.0  # pixels per frontal unit (half the face width), for tolerances stated in pixels
+    px: float  # pixels per frontal unit (half the face width), for tolerances stated in pixels
 
     @classmethod
-    def from_frontal(cls, frontal: np.ndarray, px: float = 1.0) -> FaceSurface:
+    def from_frontal(cls, frontal: np.ndarray, px: float) -> FaceSurface:
         vertices = frontal[: mesh.NUM_MESH_VERTICES]
         lower = vertices[vertices[:, 1] > frontal[mesh.NOSE_BRIDGE_TOP, 1] - 0.2]
         z = lower[:, 2].astype(np.float32)

@@ -23,9 +23,7 @@ SUBPIXEL_BITS = 4
 class Fragments:
     """The covered pixels of a region of interest; per-pixel attributes are stored attribute-major."""
 
-    rows: np.ndarray  # (N,) int: pixel row inside the ROI
-    cols: np.ndarray  # (N,) int
-    index: np.ndarray  # (N,) int: rows * ROI width + cols, for one flat scatter per map
+    index: np.ndarray  # (N,) int: the covered pixel inside the ROI, row * ROI width + column
     uv: np.ndarray  # (2, N) float32
     normal: np.ndarray  # (3, N) float32, unit, facing the camera (z > 0)
     duv_dxy: np.ndarray  # (2, 2, N) float32: d(u, v) / d(x, y) of the covering triangle
@@ -91,7 +89,7 @@ def rasterize(points: np.ndarray, uv: np.ndarray, normals: np.ndarray, origin: t
     normal = values[2:5]
     normal *= 1.0 / np.sqrt(np.maximum(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2, 1e-18))
     duv_dxy = np.stack([gx[:2], gy[:2]], axis=1)  # (uv component, xy component, N)
-    return Fragments(rows, cols, index, values[:2], normal, duv_dxy)
+    return Fragments(index, values[:2], normal, duv_dxy)
 
 
 def _affine_coefficients(corners: np.ndarray, attributes: np.ndarray, det: np.ndarray) -> np.ndarray:

@@ -102,7 +102,7 @@ def apply_masks(image: np.ndarray, faces: Sequence[Face], params: Sequence[MaskP
 def _as_faces(faces, image: np.ndarray, caller: str) -> list[Face]:
     """`Face`s as given, or landmark arrays checked and turned into faces (a face with NaN landmarks is
     skipped and logged, as `FaceMask` does; a wrong shape is an error)."""
-    if isinstance(faces, Face) or isinstance(faces, np.ndarray) or not all(isinstance(f, Face) for f in faces):
+    if isinstance(faces, (Face, np.ndarray)) or not all(isinstance(f, Face) for f in faces):
         faces, skipped = faces_from_input(faces, image.shape[:2])
         for reason in skipped:
             log.warning("%s: %s; skipped", caller, reason)
@@ -182,7 +182,7 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     points = placed.points * scale
     normals = raster.vertex_normals(placed.points)
     fragments = raster.rasterize(points, placed.uv, normals, (x0 * scale, y0 * scale), low_size)
-    if len(fragments.rows) == 0:
+    if len(fragments.index) == 0:
         raise FaceSkipped("mask not visible at this pose")
 
     lighting = _fit_lighting(out, layout, placed)
@@ -191,13 +191,12 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     facing = lighting.irradiance(np.array([[0.0], [0.0], [1.0]], np.float32))[0]
     strap_colour = np.asarray(params.material.strap_colour, np.float32) * float(
         (1.0 - params.shading) + params.shading * facing)
+    cast = np.asarray(style.cast, np.float32)
     if style.greyscale:  # a grey photo is shaded and composited in one channel (blending broadcasts it)
-        albedo, strap_colour = composite.to_grey(albedo), composite.to_grey(strap_colour)
-    else:
-        strap_colour *= np.asarray(style.cast, np.float32)
+        albedo, strap_colour, cast = composite.to_grey(albedo), composite.to_grey(strap_colour), np.float32(1.0)
     colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px * scale, lighting, params.shading)
-    if not style.greyscale:
-        colour *= np.asarray(style.cast, np.float32)
+    colour *= cast
+    strap_colour *= cast
     edge, rim = composite.edge_coverage(params.shape.outline, fragments, RIM_WIDTH * face_px * scale)
     colour *= rim[:, None]
     layer = composite.fragment_layer(fragments, colour, edge, low_size)
