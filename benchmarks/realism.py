@@ -12,7 +12,9 @@ places), which removes framing, crowds and product shots; photos with no usable 
 2. Control: the same test on the upper face only (everything below the eyes blanked on both sides), real
    masked against real unmasked photos. The two
    photo collections differ in more than the mask (sources, quality), and this measures how much. The
-   renderer's own realism gap is the whole-face accuracy minus this control.
+   renderer's own realism gap is the whole-face accuracy minus this control. A second, framing-aware control
+   also sees where each photo ends (the padding of crops that reach past it), which differs between the
+   collections and which no renderer can change (`blank_lower`).
 3. Mask detector: a CNN trained on real with-mask versus real without-mask crops, applied to the synthetic
    crops: the share it calls masked.
 
@@ -58,11 +60,25 @@ def align(image: np.ndarray, face: maskgen.Face) -> np.ndarray:
     Eyes only: on a masked face the detector has to guess where the mouth is, on an unmasked one it sees it,
     so aligning on the mouth would frame real-masked and synthetic-masked crops differently, and the
     classifiers would learn the framing instead of the mask."""
+    return cv2.warpAffine(to_uint8_rgb(image), _alignment(face), (CROP, CROP), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(127, 127, 127))
+
+
+def in_photo(image: np.ndarray, face: maskgen.Face) -> np.ndarray:
+    """(CROP, CROP) bool: the crop pixels `align` takes from the photo; the rest is padding past its edges.
+
+    Tight portraits end at the chin, so their crops are padded exactly where a mask would be; how much differs
+    between the two photo collections (see `blank_lower`)."""
+    inside = np.full(image.shape[:2], 255, np.uint8)
+    warped = cv2.warpAffine(inside, _alignment(face), (CROP, CROP), flags=cv2.INTER_AREA,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return warped >= 128
+
+
+def _alignment(face: maskgen.Face) -> np.ndarray:
     points = face.landmarks[:, :2]
     source = np.array([points[list(eye)].mean(axis=0) for eye in (mesh.EYE_RIGHT, mesh.EYE_LEFT)], np.float32)
-    matrix = _similarity(source, TEMPLATE)
-    return cv2.warpAffine(to_uint8_rgb(image), matrix, (CROP, CROP), flags=cv2.INTER_AREA,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(127, 127, 127))
+    return _similarity(source, TEMPLATE)
 
 
 def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -169,10 +185,27 @@ def predict(model: nn.Module, crops: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def blank_lower(crops: np.ndarray) -> np.ndarray:
+def blank_lower(crops: np.ndarray, inside: np.ndarray | None = None) -> np.ndarray:
+    """The crops with everything below the eyes blanked to grey. Given `inside` (N, CROP, CROP) from
+    `in_photo`, the padding past the photo's edge stays visible (black), so the control sees the framing too.
+
+    The framing-aware control matters because the collections are framed differently: over half of the
+    `without_mask` crops have more than 30 % of the lower face padded (tight portraits cut at the chin), against
+    about one in eight `with_mask` crops. A mask rendered on such a photo is cut off where the photo ends, so the
+    whole-face test can tell the two sides apart by where the photo ends, which no renderer can change; the
+    plain control blanks that away and so leaves it in the renderer's gap."""
     out = crops.copy()
-    out[:, int(BLANK_BELOW * CROP):] = 127
+    row = int(BLANK_BELOW * CROP)
+    out[:, row:] = 127
+    if inside is not None:
+        out[:, row:][~inside[:, row:]] = 0
     return out
+
+
+def padded_share(inside: np.ndarray) -> float:
+    """The share of crops whose lower face (below the control's line) is more than 30 % padding."""
+    lower = inside[:, int(BLANK_BELOW * CROP):]
+    return float(((1.0 - lower.mean(axis=(1, 2))) > 0.3).mean())
 
 
 def two_sample(real: np.ndarray, synthetic: np.ndarray, seeds: list[int], epochs: int) -> dict:
@@ -194,6 +227,10 @@ def plot(results: dict, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     left.bar(names, whole, yerr=spread, color=["tab:gray" if n == "mlfw-white" else "tab:blue" for n in names])
     left.axhline(control, color="tab:red", linestyle="--", label=f"control: upper face only ({control:.0%})")
+    if "control_upper_face_and_framing" in results:
+        framing = results["control_upper_face_and_framing"]["mean"]
+        left.axhline(framing, color="tab:orange", linestyle=":",
+                     label=f"control: upper face and framing ({framing:.0%})")
     left.axhline(0.5, color="black", linewidth=0.8, label="indistinguishable (50 %)")
     left.set_ylim(0.4, 1.0)
     left.set_ylabel("two-sample test accuracy (lower = more real)")
@@ -299,6 +336,8 @@ def main() -> None:
     bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
     real = np.stack([align(image, face) for image, face in real_faces])
     bare = np.stack([align(image, face) for image, face in bare_faces])
+    real_inside = np.stack([in_photo(image, face) for image, face in real_faces])
+    bare_inside = np.stack([in_photo(image, face) for image, face in bare_faces])
     print(f"aligned crops: {len(real)} real masked ({real_dropped} dropped), "
           f"{len(bare)} unmasked ({bare_dropped} dropped)")
 
@@ -324,7 +363,11 @@ def main() -> None:
         "seeds": seeds, "epochs": args.epochs, "crop_px": CROP,
         "photos": {"with_mask_used": len(real), "with_mask_dropped": real_dropped,
                    "without_mask_used": len(bare), "without_mask_dropped": bare_dropped},
+        "lower_face_padded_over_30_percent": {"with_mask": padded_share(real_inside),
+                                              "without_mask": padded_share(bare_inside)},
         "control_upper_face_only": two_sample(blank_lower(real), blank_lower(bare), seeds, args.epochs),
+        "control_upper_face_and_framing": two_sample(blank_lower(real, real_inside), blank_lower(bare, bare_inside),
+                                                     seeds, args.epochs),
         "detector": detector_stats,
         "conditions": {},
     }
@@ -342,6 +385,7 @@ def main() -> None:
         results["conditions"][condition] = {
             "two_sample_whole_face": whole,
             "realism_gap_over_control": whole["mean"] - results["control_upper_face_only"]["mean"],
+            "realism_gap_over_framing_control": whole["mean"] - results["control_upper_face_and_framing"]["mean"],
             "detector_called_masked": called,
         }
         print(f"{condition:>11}: two-sample {whole['mean']:.3f} +- {whole['std']:.3f}, "
