@@ -14,7 +14,8 @@ places), which removes framing, crowds and product shots; photos with no usable 
    photo collections differ in more than the mask (sources, quality), and this measures how much. The
    renderer's own realism gap is the whole-face accuracy minus this control. A second, framing-aware control
    also sees where each photo ends (the padding of crops that reach past it), which differs between the
-   collections and which no renderer can change (`blank_lower`).
+   collections and which no renderer can change (`blank_lower`); a third blanks only where a mask may lie
+   and keeps the rest of the lower half (`mask_area`).
 3. Mask detector: a CNN trained on real with-mask versus real without-mask crops, applied to the synthetic
    crops: the share it calls masked.
 
@@ -73,6 +74,23 @@ def in_photo(image: np.ndarray, face: maskgen.Face) -> np.ndarray:
     warped = cv2.warpAffine(inside, _alignment(face), (CROP, CROP), flags=cv2.INTER_AREA,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return warped >= 128
+
+
+def mask_area(face: maskgen.Face) -> np.ndarray:
+    """(CROP, CROP) bool: where in `align`'s crop any worn mask may lie, from the face's landmarks: the face
+    outline below the eyes, widened by two pixels, and down to the crop's bottom between the jaw angles (masks
+    hang below the chin). Blanked by the mask-area control; everything else (hair, ears, neck, clothes,
+    background) stays visible."""
+    matrix = _alignment(face)
+    outline = face.landmarks[mesh.FACE_OVAL, :2] @ matrix[:, :2].T + matrix[:, 2]
+    jaw = face.landmarks[[mesh.JAW_RIGHT, mesh.JAW_LEFT], :2] @ matrix[:, :2].T + matrix[:, 2]
+    jaw[:, 1] = CROP
+    hull = cv2.convexHull(np.concatenate([outline, jaw]).astype(np.float32))
+    area = np.zeros((CROP, CROP), np.uint8)
+    cv2.fillConvexPoly(area, np.round(hull * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    area = cv2.dilate(area, np.ones((5, 5), np.uint8))
+    area[:int(BLANK_BELOW * CROP)] = 0
+    return area.astype(bool)
 
 
 def _alignment(face: maskgen.Face) -> np.ndarray:
@@ -199,6 +217,13 @@ def blank_lower(crops: np.ndarray, inside: np.ndarray | None = None) -> np.ndarr
     out[:, row:] = 127
     if inside is not None:
         out[:, row:][~inside[:, row:]] = 0
+    return out
+
+
+def blank_mask_area(crops: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """The crops with each one's `mask_area` blanked to grey: a control that sees everything but the mask."""
+    out = crops.copy()
+    out[areas] = 127
     return out
 
 
@@ -338,6 +363,8 @@ def main() -> None:
     bare = np.stack([align(image, face) for image, face in bare_faces])
     real_inside = np.stack([in_photo(image, face) for image, face in real_faces])
     bare_inside = np.stack([in_photo(image, face) for image, face in bare_faces])
+    real_area = np.stack([mask_area(face) for _, face in real_faces])
+    bare_area = np.stack([mask_area(face) for _, face in bare_faces])
     print(f"aligned crops: {len(real)} real masked ({real_dropped} dropped), "
           f"{len(bare)} unmasked ({bare_dropped} dropped)")
 
@@ -368,6 +395,8 @@ def main() -> None:
         "control_upper_face_only": two_sample(blank_lower(real), blank_lower(bare), seeds, args.epochs),
         "control_upper_face_and_framing": two_sample(blank_lower(real, real_inside), blank_lower(bare, bare_inside),
                                                      seeds, args.epochs),
+        "control_outside_mask_area": two_sample(blank_mask_area(real, real_area), blank_mask_area(bare, bare_area),
+                                                seeds, args.epochs),
         "detector": detector_stats,
         "conditions": {},
     }
@@ -386,6 +415,7 @@ def main() -> None:
             "two_sample_whole_face": whole,
             "realism_gap_over_control": whole["mean"] - results["control_upper_face_only"]["mean"],
             "realism_gap_over_framing_control": whole["mean"] - results["control_upper_face_and_framing"]["mean"],
+            "realism_gap_over_mask_area_control": whole["mean"] - results["control_outside_mask_area"]["mean"],
             "detector_called_masked": called,
         }
         print(f"{condition:>11}: two-sample {whole['mean']:.3f} +- {whole['std']:.3f}, "
