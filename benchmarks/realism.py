@@ -252,10 +252,11 @@ def plot(results: dict, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     left.bar(names, whole, yerr=spread, color=["tab:gray" if n == "mlfw-white" else "tab:blue" for n in names])
     left.axhline(control, color="tab:red", linestyle="--", label=f"control: upper face only ({control:.0%})")
-    if "control_upper_face_and_framing" in results:
-        framing = results["control_upper_face_and_framing"]["mean"]
-        left.axhline(framing, color="tab:orange", linestyle=":",
-                     label=f"control: upper face and framing ({framing:.0%})")
+    for key, label, colour in (("control_upper_face_and_framing", "upper face and framing", "tab:orange"),
+                               ("control_outside_mask_area", "all but the mask area", "tab:purple")):
+        if key in results:
+            left.axhline(results[key]["mean"], color=colour, linestyle=":",
+                         label=f"control: {label} ({results[key]['mean']:.0%})")
     left.axhline(0.5, color="black", linewidth=0.8, label="indistinguishable (50 %)")
     left.set_ylim(0.4, 1.0)
     left.set_ylabel("two-sample test accuracy (lower = more real)")
