@@ -1,0 +1,64 @@
+"""The realism benchmark's controls: what each one blanks and what it leaves visible.
+
+The controls set the floor that the renderer's realism gap is measured from, so a control that blanked too
+little (the mask leaks in) or too much (the collections' framing hidden) would move every reported gap.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")  # realism.py trains its classifiers with torch (the `fer` extra)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import realism  # noqa: E402
+
+from maskgen import mesh  # noqa: E402
+
+LINE = int(realism.BLANK_BELOW * realism.CROP)
+
+
+def _crop_points(face, indices) -> np.ndarray:
+    matrix = realism._alignment(face)
+    return face.landmarks[list(indices), :2] @ matrix[:, :2].T + matrix[:, 2]
+
+
+def test_a_photo_cut_at_the_mouth_is_padded_where_the_mask_would_be(frontal):
+    image, face = frontal
+    whole = realism.in_photo(image, face)
+    assert whole[LINE:].mean() > 0.7  # most of the lower face lies inside the whole photo
+    assert realism.padded_share(whole[None]) == 0.0
+    cut = image[:int(face.landmarks[mesh.UPPER_LIP_TOP, 1])]  # a tight portrait that ends at the upper lip
+    inside = realism.in_photo(cut, face)
+    assert np.array_equal(inside[:LINE], whole[:LINE]) and inside[LINE:].mean() < whole[LINE:].mean() - 0.3
+    assert realism.padded_share(inside[None]) == 1.0
+
+
+def test_the_framing_control_blanks_the_lower_face_and_shows_where_the_photo_ends(frontal):
+    image, face = frontal
+    cut = image[:int(face.landmarks[mesh.UPPER_LIP_TOP, 1])]
+    crop = realism.align(cut, face)[None]
+    inside = realism.in_photo(cut, face)[None]
+    plain, framed = realism.blank_lower(crop), realism.blank_lower(crop, inside)
+    assert np.array_equal(plain[:, :LINE], crop[:, :LINE]) and np.array_equal(framed[:, :LINE], crop[:, :LINE])
+    assert (plain[:, LINE:] == 127).all()
+    lower_inside = inside[:, LINE:]
+    assert (framed[:, LINE:][lower_inside] == 127).all() and (framed[:, LINE:][~lower_inside] == 0).all()
+
+
+def test_the_mask_area_covers_nose_mouth_and_chin_and_leaves_the_eyes_and_sides(samples, sample_faces):
+    for name, image in samples.items():
+        face = sample_faces[name][0]
+        area = realism.mask_area(face)
+        assert not area[:LINE].any(), name
+        for x, y in _crop_points(face, (*mesh.MOUTH_POINTS, mesh.NOSE_BOTTOM, mesh.CHIN_BOTTOM)):
+            col, row = int(round(x)), int(round(y))
+            if 0 <= row < realism.CROP and 0 <= col < realism.CROP:
+                assert area[row, col], (name, col, row)
+        assert 0.2 < area[LINE:].mean() < 0.9, name  # the lower half's corners stay visible
+        blanked = realism.blank_mask_area(realism.align(image, face)[None], area[None])[0]
+        assert (blanked[area] == 127).all()
+        assert np.array_equal(blanked[~area], realism.align(image, face)[~area])
