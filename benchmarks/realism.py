@@ -53,6 +53,7 @@ CROP = 64
 # Where the eye centres go in a CROP x CROP aligned crop (the mouth lands near (0.5, 0.78) on most faces).
 TEMPLATE = np.array([[0.32, 0.38], [0.68, 0.38]], np.float32) * CROP
 BLANK_BELOW = 0.46  # the control blanks everything below this height (just under the eyes, above any mask)
+BLANK_ROW = int(BLANK_BELOW * CROP)  # ... the first crop row it blanks
 
 
 def align(image: np.ndarray, face: maskgen.Face) -> np.ndarray:
@@ -81,16 +82,21 @@ def mask_area(face: maskgen.Face) -> np.ndarray:
     outline below the eyes, widened by two pixels, and down to the crop's bottom between the jaw angles (masks
     hang below the chin). Blanked by the mask-area control; everything else (hair, ears, neck, clothes,
     background) stays visible."""
-    matrix = _alignment(face)
-    outline = face.landmarks[mesh.FACE_OVAL, :2] @ matrix[:, :2].T + matrix[:, 2]
-    jaw = face.landmarks[[mesh.JAW_RIGHT, mesh.JAW_LEFT], :2] @ matrix[:, :2].T + matrix[:, 2]
+    outline = to_crop(face, mesh.FACE_OVAL)
+    jaw = to_crop(face, [mesh.JAW_RIGHT, mesh.JAW_LEFT])
     jaw[:, 1] = CROP
     hull = cv2.convexHull(np.concatenate([outline, jaw]).astype(np.float32))
     area = np.zeros((CROP, CROP), np.uint8)
     cv2.fillConvexPoly(area, np.round(hull * 16).astype(np.int32), 1, cv2.LINE_8, 4)
     area = cv2.dilate(area, np.ones((5, 5), np.uint8))
-    area[:int(BLANK_BELOW * CROP)] = 0
+    area[:BLANK_ROW] = 0
     return area.astype(bool)
+
+
+def to_crop(face: maskgen.Face, indices) -> np.ndarray:
+    """(K, 2) positions of the landmarks `indices` in `align`'s crop."""
+    matrix = _alignment(face)
+    return face.landmarks[np.asarray(indices), :2] @ matrix[:, :2].T + matrix[:, 2]
 
 
 def _alignment(face: maskgen.Face) -> np.ndarray:
@@ -213,10 +219,9 @@ def blank_lower(crops: np.ndarray, inside: np.ndarray | None = None) -> np.ndarr
     whole-face test can tell the two sides apart by where the photo ends, which no renderer can change; the
     plain control blanks that away and so leaves it in the renderer's gap."""
     out = crops.copy()
-    row = int(BLANK_BELOW * CROP)
-    out[:, row:] = 127
+    out[:, BLANK_ROW:] = 127
     if inside is not None:
-        out[:, row:][~inside[:, row:]] = 0
+        out[:, BLANK_ROW:][~inside[:, BLANK_ROW:]] = 0
     return out
 
 
@@ -229,7 +234,7 @@ def blank_mask_area(crops: np.ndarray, areas: np.ndarray) -> np.ndarray:
 
 def padded_share(inside: np.ndarray) -> float:
     """The share of crops whose lower face (below the control's line) is more than 30 % padding."""
-    lower = inside[:, int(BLANK_BELOW * CROP):]
+    lower = inside[:, BLANK_ROW:]
     return float(((1.0 - lower.mean(axis=(1, 2))) > 0.3).mean())
 
 

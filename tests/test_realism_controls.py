@@ -18,12 +18,7 @@ import realism  # noqa: E402
 
 from maskgen import mesh  # noqa: E402
 
-LINE = int(realism.BLANK_BELOW * realism.CROP)
-
-
-def _crop_points(face, indices) -> np.ndarray:
-    matrix = realism._alignment(face)
-    return face.landmarks[list(indices), :2] @ matrix[:, :2].T + matrix[:, 2]
+LINE = realism.BLANK_ROW
 
 
 def test_a_photo_cut_at_the_mouth_is_padded_where_the_mask_would_be(frontal):
@@ -54,7 +49,7 @@ def test_the_mask_area_covers_nose_mouth_and_chin_and_leaves_the_eyes_and_sides(
         face = sample_faces[name][0]
         area = realism.mask_area(face)
         assert not area[:LINE].any(), name
-        for x, y in _crop_points(face, (*mesh.MOUTH_POINTS, mesh.NOSE_BOTTOM, mesh.CHIN_BOTTOM)):
+        for x, y in realism.to_crop(face, (*mesh.MOUTH_POINTS, mesh.NOSE_BOTTOM, mesh.CHIN_BOTTOM)):
             col, row = int(round(x)), int(round(y))
             if 0 <= row < realism.CROP and 0 <= col < realism.CROP:
                 assert area[row, col], (name, col, row)
