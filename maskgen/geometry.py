@@ -28,6 +28,7 @@ SOFT_MIN_DEPTH = 0.03  # depth scale of the soft minimum that lays the fabric ov
 STRAP_HIDDEN = 0.15  # sin(yaw) past which the far side's straps are behind the head
 NECK_WIDTH = 0.72  # a gaiter's width at chin level and below, as a share of its width at the jaw angle
 VIEW_LEVEL_LIMIT = 0.3  # the most the top edge is lowered to look like one arc in the photo, in half face widths
+NOSE_CLEARANCE = 0.08  # ... but across the nose it stays this far above the tip, when worn over the nose
 VIEW_EYE_MARGIN = 0.1  # ... and how far below an eye it stays in the photo
 VIEW_EYE_REACH = 0.12  # across the photo, how far beside an eye landmark that holds
 LEVEL_TOLERANCE_PX = 0.05  # the top edge counts as level in the photo once it rises by less than this
@@ -221,13 +222,13 @@ def _outward_min(values: np.ndarray, apex: int) -> np.ndarray:
 
 
 def _level_in_view(frontal: np.ndarray, surface: FaceSurface, axes: np.ndarray, x: np.ndarray, top: np.ndarray,
-                   apex: int) -> np.ndarray:
+                   apex: int, lowest: np.ndarray) -> np.ndarray:
     """Lower the top edge where the camera would see it rise again away from the nose.
 
     The frontal frame is tilted against the camera (the chin stands further forward than the nose bridge, and
     heads pitch), so the cheeks, far behind the nose, look higher than they are: an edge level in the frame
     looks like a bat-wing in the photo. The fabric's edge is one arc in the photo too; this lowers each side
-    until its height in the photo only falls from the apex outwards (at most VIEW_LEVEL_LIMIT)."""
+    until its height in the photo only falls from the apex outwards, never below `lowest` (per column)."""
     image = axes[:, :2]  # how X, Y and Z move a point in the photo
     # level is what the eye line says it is: heights are taken square to it
     eye_line = (frontal[mesh.EYE_LEFT_OUTER] - frontal[mesh.EYE_RIGHT_OUTER]) @ image
@@ -249,8 +250,20 @@ def _level_in_view(frontal: np.ndarray, surface: FaceSurface, axes: np.ndarray, 
         excess = np.maximum(height - _outward_min(np.minimum(height, eye_floor), apex), 0.0)
         if excess.max() * surface.px < LEVEL_TOLERANCE_PX:  # level already, or once it has settled
             break
-        lowered = np.minimum(lowered + excess / gain, top + VIEW_LEVEL_LIMIT)
+        lowered = np.minimum(lowered + excess / gain, lowest)
     return lowered
+
+
+def _lowest_top(frontal: np.ndarray, shape: MaskShape, x: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """How far levelling may lower the top edge at each X: VIEW_LEVEL_LIMIT, and across the nose, when the mask
+    is worn over it, no lower than NOSE_CLEARANCE above its tip. Turned and pitched heads see the cheeks high
+    beside a nose that stands out, and an edge lowered to match let the tip poke out of the fabric."""
+    lowest = top + VIEW_LEVEL_LIMIT
+    if shape.wear != "correct":
+        return lowest
+    wings = frontal[[mesh.NOSE_WING_RIGHT, mesh.NOSE_WING_LEFT], 0]
+    over_nose = (x >= wings.min()) & (x <= wings.max())
+    return np.where(over_nose, np.maximum(top, np.minimum(lowest, frontal[mesh.NOSE_TIP, 1] - NOSE_CLEARANCE)), lowest)
 
 
 def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, vv: np.ndarray,
@@ -280,7 +293,8 @@ def _outline_to_frontal(frontal: np.ndarray, shape: MaskShape, uu: np.ndarray, v
     if shape.wear == "correct":
         top = _single_arc(np.maximum(top, _eye_floor(frontal, x0)), apex)
     right, left = sides(top)
-    top = _level_in_view(frontal, surface, axes, right + (left - right) * u_row, top, apex)
+    top_x = right + (left - right) * u_row
+    top = _level_in_view(frontal, surface, axes, top_x, top, apex, _lowest_top(frontal, shape, top_x, top))
     jaw = np.maximum(_jaw_height(frontal, x0), y_jaw_angle + 0.05)
     bottom = jaw + shape.chin_drop * (1.0 - np.minimum(edge, 1.0) ** 2) + 0.04
     bottom = np.maximum(bottom, top + 0.35)

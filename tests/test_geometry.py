@@ -12,8 +12,9 @@ from maskgen import mesh
 from maskgen.geometry import FaceFrame, MaskShape, cut_top, place_mask
 from posed import frontalised, posed_face
 
+# Turned, and looking up or down: the levelled top edge once let the nose tip poke out at pitches beyond 20.
 POSE = dict(
-    yaw=st.floats(-50, 50), pitch=st.floats(-20, 20), roll=st.floats(-35, 35),
+    yaw=st.floats(-50, 50), pitch=st.floats(-30, 30), roll=st.floats(-35, 35),
     size=st.sampled_from([64, 96, 160, 256]), seed=st.integers(0, 2**31 - 1),
     sample=st.sampled_from(["Tommy_Robredo_0001", "Linda_Sanchez_0001", "Heather_Mills_0004_color112"]),
 )
@@ -29,7 +30,8 @@ def covered(occlusion: np.ndarray, face: maskgen.Face, index: int) -> bool:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**POSE)
 def test_mask_covers_mouth_and_nose_never_eyes(sample_faces, kind, yaw, pitch, roll, size, seed, sample):
-    face = posed_face(sample_faces[sample][0], yaw, pitch, roll, size)
+    # frontalised first, so the pose is the one drawn (Tommy_Robredo_0001 already looks 30 degrees down)
+    face = posed_face(frontalised(sample_faces[sample][0]), yaw, pitch, roll, size)
     canvas = np.full((size, size, 3), 127, np.uint8)
     out = maskgen.render(canvas, [face], style=kind, seed=seed)
     assert out.params[0]["status"] == "masked"

@@ -57,9 +57,10 @@ def two_node_cluster(monkeypatch):
         subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=300)
 
 
-def manifest(dst: Path) -> dict[str, dict]:
+def manifest(dst: Path) -> dict[tuple[str, int | None], dict]:
+    """The records by (source, variant): with several variants per photo the journal's order is Ray's."""
     records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
-    return {r["source"]: {k: v for k, v in r.items() if k != "seconds"} for r in records}
+    return {(r["source"], r.get("variant")): {k: v for k, v in r.items() if k != "seconds"} for r in records}
 
 
 def test_ray_cluster_writes_the_same_bytes_and_manifest_as_local(two_node_cluster, tmp_path):
