@@ -266,14 +266,21 @@ def test_paired_difference_cancels_what_two_models_share():
         paired_difference([(labels, noisy, better[:10])], 3)
 
 
-def test_experiment_pairs_varied_and_white_runs_photo_by_photo(tmp_path, monkeypatch):
-    import argparse
+def experiment_script():
+    """benchmarks/experiment.py as a module (benchmarks/ is scripts, not a package)."""
     import importlib.util
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "experiment.py"
     spec = importlib.util.spec_from_file_location("experiment_script", script)
     experiment = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(experiment)
+    return experiment
+
+
+def test_experiment_pairs_varied_and_white_runs_photo_by_photo(tmp_path, monkeypatch):
+    import argparse
+
+    experiment = experiment_script()
     rng = np.random.default_rng(1)
     files = [f"images/p{i}.jpg" for i in range(90)]
     labels = rng.integers(0, 3, 90)
@@ -295,6 +302,29 @@ def test_experiment_pairs_varied_and_white_runs_photo_by_photo(tmp_path, monkeyp
     assert all(r["photos"] == [90, 90, 90] and r["accuracy"]["mean"] > 0 for r in report["rows"])
     table = (tmp_path / "paired.md").read_text()
     assert table.count("| resmasking |") == 3 and "95 % over seeds" in table
+
+
+def test_experiment_table_sits_beside_the_papers_table_1(tmp_path):
+    experiment = experiment_script()
+    def entry(*runs: float) -> dict:
+        return {"mean": float(np.mean(runs)), "std": float(np.std(runs)), "runs": list(runs)}
+    rows = [{"model": "resmasking", "trained_on": "varied", "val-none": entry(0.5, 0.6),
+             "val-none/balanced": entry(0.55, 0.65), "val-mlfw-white": entry(0.4, 0.4),
+             "val-mlfw-white/balanced": entry(0.45, 0.45), "val-varied": entry(0.45, 0.45),
+             "val-varied/balanced": entry(0.5, 0.5), "cross_mask_drop": entry(0.05, 0.05),
+             "cross_mask_drop/balanced": entry(0.05, 0.05)},
+            {"model": "resmasking", "trained_on": "mlfw-white", "val-mlfw-white": entry(0.7),
+             "val-mlfw-white/balanced": entry(0.6), "real-none-grey": entry(0.41),
+             "real-none-grey/balanced": entry(0.4)}]
+    (tmp_path / "summary.json").write_text(json.dumps({"rows": rows}))
+    table = experiment.versus_paper(tmp_path).splitlines()
+    assert table == (tmp_path / "versus-paper.md").read_text().splitlines()
+    white, varied = table[2].split(" | "), table[3].split(" | ")  # white before varied, as in CONDITIONS
+    assert white[1:7] == ["white masks (M-LFW)", "78.4", "52.6", "1", "", "**70.0 (60.0)**"]
+    assert white[-1] == "41.0 (40.0) |"  # the grey real test, the like-for-like one for grey training photos
+    assert varied[1:9] == ["varied masks", "-", "-", "2", "55.0 +- 5.0 (60.0)", "40.0 +- 0.0 (45.0)",
+                           "**45.0 +- 0.0 (50.0)**", "+5.0 +- 0.0 (+5.0)"]
+    assert varied[-1] == "not given |"
 
 
 def test_experiment_scores_a_real_test_folder_in_colour_and_in_grey(csv_dataset, tmp_path):
