@@ -57,3 +57,21 @@ def test_the_mask_area_covers_nose_mouth_and_chin_and_leaves_the_eyes_and_sides(
         blanked = realism.blank_mask_area(realism.align(image, face)[None], area[None])[0]
         assert (blanked[area] == 127).all()
         assert np.array_equal(blanked[~area], realism.align(image, face)[~area])
+
+
+@pytest.mark.parametrize("name", list(realism.ABLATIONS))
+def test_every_ablation_still_renders_and_changes_only_what_it_names(frontal, name):
+    """Ablations switch renderer functions back by name: a renamed or re-signed function must fail here, not
+    an hour into a benchmark run."""
+    import dataclasses
+
+    from maskgen.render import apply_masks, draw_params
+
+    image, face = frontal
+    style, change, patch = realism.ABLATIONS[name]
+    params = [dataclasses.replace(p, **change) for p in draw_params(1, style, 0)]
+    with realism.patched(patch):
+        out = apply_masks(image, [face], params)
+    assert out.image.shape == image.shape and out.occlusion.any()
+    plain = apply_masks(image, [face], draw_params(1, style, 0))
+    assert (np.array_equal(out.image, plain.image)) == (not change and not patch)
