@@ -156,37 +156,8 @@ def to_tensor(crops: np.ndarray) -> torch.Tensor:
     return torch.from_numpy((crops.astype(np.float32) / 255.0 - 0.5) / 0.25).permute(0, 3, 1, 2).contiguous()
 
 
-PADDING = (127 / 255 - 0.5) / 0.25  # `align`'s grey, as `to_tensor` normalises it: a crop past its photo's edge
-
-
-def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each crop of a normalised batch moved, scaled and turned a little (grey where it leaves its photo, as
-    `align` pads past a real photo's edge), its contrast and brightness changed, and half of them softened: a detector trained
-    on one photo collection then judges the face, not the collection's framing, exposure or sharpness."""
-    count = len(x)
-    def uniform(*shape: int) -> torch.Tensor:
-        return torch.rand(*shape, generator=generator) * 2 - 1
-    angle, scale = uniform(count) * np.radians(12), 2.0 ** (uniform(count) * 0.25)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, uniform(count) * 0.12], 1),
-                         torch.stack([sin, cos, uniform(count) * 0.12], 1)], 1)
-    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    x = nn.functional.grid_sample(x - PADDING, grid, align_corners=False) + PADDING
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = (x - mean) * 2.0 ** (uniform(count, 1, 1, 1) * 0.35) + mean + uniform(count, 1, 1, 1) * 0.4
-    soft = torch.rand(count, generator=generator) < 0.5
-    if soft.any():
-        size = x.shape[-1]
-        small = nn.functional.interpolate(x[soft], size=(size // 2, size // 2), mode="bilinear", antialias=True,
-                                          align_corners=False)
-        x[soft] = nn.functional.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
-    return x
-
-
-def fit(crops: np.ndarray, labels: np.ndarray, rng: np.random.Generator, epochs: int,
-        augmented: bool = False) -> nn.Module:
-    """A SmallCNN trained on (N, CROP, CROP, 3) uint8 crops and 0/1 labels; `rng` (seeded) draws every order
-    (and, `augmented`, every `augment` of each batch)."""
+def fit(crops: np.ndarray, labels: np.ndarray, rng: np.random.Generator, epochs: int) -> nn.Module:
+    """A SmallCNN trained on (N, CROP, CROP, 3) uint8 crops and 0/1 labels; `rng` (seeded) draws every order."""
     torch.manual_seed(int(rng.integers(1 << 30)))
     model = SmallCNN()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
@@ -196,15 +167,12 @@ def fit(crops: np.ndarray, labels: np.ndarray, rng: np.random.Generator, epochs:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
     for _ in range(epochs):
         model.train()
-        generator = torch.Generator().manual_seed(int(rng.integers(1 << 30)))
-        order = torch.randperm(len(inputs), generator=generator)
+        order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(int(rng.integers(1 << 30))))
         for start in range(0, len(order), 64):
             batch = order[start:start + 64]
             x = inputs[batch]
             if rng.random() < 0.5:
                 x = torch.flip(x, dims=[3])
-            if augmented:
-                x = augment(x, generator)
             loss = nn.functional.cross_entropy(model(x), targets[batch])
             optimizer.zero_grad()
             loss.backward()

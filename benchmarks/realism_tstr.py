@@ -72,7 +72,7 @@ def synthetic_faces(data: Path, cache_path: Path, count: int) -> list[tuple[np.n
 
 
 def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, real: np.ndarray,
-        bare: np.ndarray, augmented: bool = False) -> tuple[dict, torch.nn.Module]:
+        bare: np.ndarray) -> tuple[dict, torch.nn.Module]:
     rng = np.random.default_rng(derive_seed(seed, "tstr", condition) % 2**63)
     order = rng.permutation(len(faces))
     plain = [align(faces[i][0], faces[i][1]) for i in order[:per_class]]
@@ -81,7 +81,7 @@ def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, rea
               for i in order[per_class:2 * per_class]]
     crops = grey(np.stack(plain + masked))
     labels = np.concatenate([np.zeros(len(plain)), np.ones(len(masked))])
-    model = fit(crops, labels, rng, epochs, augmented)
+    model = fit(crops, labels, rng, epochs)
     called_real = predict(model, real) > 0.5
     called_bare = predict(model, bare) > 0.5
     recall, specificity = float(called_real.mean()), float(1.0 - called_bare.mean())
@@ -125,8 +125,6 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=1500)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="at most this many real photos per folder")
-    parser.add_argument("--augment", action="store_true",
-                        help="train the detector with photo augmentations (framing, exposure, sharpness)")
     parser.add_argument("--out", type=Path, default=RESULTS / "realism-tstr.json")
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -140,8 +138,7 @@ def main() -> None:
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(),
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
-              "per_class": args.per_class, "epochs": args.epochs, "augmented": args.augment, "seeds": args.seeds,
-              "kind_seeds": args.kind_seeds,
+              "per_class": args.per_class, "epochs": args.epochs, "seeds": args.seeds, "kind_seeds": args.kind_seeds,
               "real_photos": {"with_mask": len(real), "with_mask_dropped": real_dropped,
                               "without_mask": len(bare), "without_mask_dropped": bare_dropped},
               "conditions": {}}
@@ -149,7 +146,7 @@ def main() -> None:
     for condition in args.conditions.split(","):
         runs = []
         for seed in range(args.kind_seeds if condition in maskgen.KINDS else args.seeds):
-            scores, model = run(condition, faces, seed, args.per_class, args.epochs, real, bare, args.augment)
+            scores, model = run(condition, faces, seed, args.per_class, args.epochs, real, bare)
             runs.append(scores)
             if condition == "varied" and seed == 0:
                 realness = predict(model, real)
