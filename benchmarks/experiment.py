@@ -30,6 +30,8 @@ import numpy as np  # noqa: E402
 
 from fer.cli import main as fer  # noqa: E402
 from fer.data import LABELS, DatasetError, find_samples  # noqa: E402
+from fer.models import list_models  # noqa: E402
+from fer.train import CONFIGS  # noqa: E402
 from fer.metrics import paired_difference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +45,13 @@ PAPER_TABLE_1 = {
     ("cbam_resnet50", "mlfw-white"): {"train": 91.692, "validation": 76.750, "test": 53.333},
     ("cbam_resnet50", "none"): {"train": 92.208, "validation": 88.000, "test": 34.815},
 }
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def seed_dir(root: Path, seed: int) -> Path:
@@ -159,6 +168,8 @@ def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Na
             return ""
         plain, balanced = row[key], row[f"{key}/balanced"]
         fmt = "+.1%" if signed else ".1%"
+        if len(plain["runs"]) == 1:  # one run has no spread to show
+            return f"{plain['mean']:{fmt}} ({balanced['mean']:{fmt}})"
         return (f"{plain['mean']:{fmt}} +- {plain['std']:.1%} "
                 f"({balanced['mean']:{fmt}} +- {balanced['std']:.1%})")
 
@@ -302,13 +313,15 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA / "lfw-expressions")
-    parser.add_argument("--models", default="resmasking,cbam_resnet50")
-    parser.add_argument("--conditions", default=",".join(CONDITIONS))
-    parser.add_argument("--config", default="cpu-tiny")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA / "lfw-expressions",
+                        help="a labels.csv dataset (or its folder) or {split}/{class}/ folders, as `fer train` takes")
+    parser.add_argument("--models", default="resmasking,cbam_resnet50", help="comma-separated, from `fer models`")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS), help=f"comma-separated, from {CONDITIONS}")
+    parser.add_argument("--config", default="cpu-tiny", choices=sorted(CONFIGS), help="a `fer train` config")
     parser.add_argument("--real-test", type=Path, default=None, help="labelled real masked folder {class}/*")
-    parser.add_argument("--max-eval", type=int, default=600, help="validation photos scored per condition")
+    parser.add_argument("--max-eval", type=positive_int, default=600, help="validation photos scored per condition")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "landmarks-lfw-expressions.sqlite")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", default=None,
@@ -319,20 +332,29 @@ def main() -> None:
                         help="where experiment-CONFIG/ goes (committed results)")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs", help="where checkpoints go (not committed)")
     args = parser.parse_args()
-    if args.real_test is not None:  # a bad test folder must fail now, not after hours of training
-        try:
-            find_samples(args.real_test, None)
-        except DatasetError as exc:
-            parser.error(f"--real-test: {exc}")
+    # Every argument is checked now: a bad one must fail here, not after the runs before it have trained.
+    models, conditions = args.models.split(","), args.conditions.split(",")
+    if unknown := [m for m in models if m not in list_models()]:
+        parser.error(f"--models: unknown {unknown}; choose from {list_models()}")
+    if unknown := [c for c in conditions if c not in CONDITIONS]:
+        parser.error(f"--conditions: unknown {unknown}; the experiment compares {list(CONDITIONS)}")
+    for flag, folder, split in (("--data", args.data, "train"), ("--real-test", args.real_test, None)):
+        if folder is not None:
+            try:
+                find_samples(folder, split)
+            except DatasetError as exc:
+                parser.error(f"{flag}: {exc}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds is not None else [args.seed]
+    except ValueError:
+        parser.error(f"--seeds: expected comma-separated whole numbers, got {args.seeds!r}")
     root = args.results / f"experiment-{args.config}"
-    models = args.models.split(",")
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
     for seed in seeds:
         args.seed = seed
         results = seed_dir(root, seed)
         results.mkdir(parents=True, exist_ok=True)
         for model in models:
-            for condition in args.conditions.split(","):
+            for condition in conditions:
                 run_one(model, condition, args, results)
         report = assemble(results, models, args)
         print(f"seed {seed}:\n" + markdown(report["rows"]))

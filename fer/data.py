@@ -59,7 +59,9 @@ def find_samples(source: str | Path, split: str | None, colour: bool = False) ->
         return folder_samples(source / split), source
     if any((source / label).is_dir() for label in LABELS):
         return folder_samples(source), source
-    raise DatasetError(f"{source}: expected labels.csv, {split}/{{{','.join(LABELS)}}}/ or {{{','.join(LABELS)}}}/")
+    folders = f"{{{','.join(LABELS)}}}/"
+    layouts = f"labels.csv, {split}/{folders} or {folders}" if split is not None else f"labels.csv or {folders}"
+    raise DatasetError(f"{source}: expected {layouts}")
 
 
 def folder_samples(root: Path) -> list[Sample]:

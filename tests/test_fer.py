@@ -218,7 +218,18 @@ def test_cpu_fast_options_train_end_to_end(folder_dataset, tmp_path):
     assert (tmp_path / "run" / "best.pt").is_file()
 
 
-def test_experiment_refuses_a_bad_real_test_folder_before_training(tmp_path):
+@pytest.mark.parametrize("arguments, message", [
+    (["--real-test", "REAL"], "--real-test: REAL: unknown label folder(s) ['unlabelled']"),
+    (["--real-test", "REAL/neutral"], "expected labels.csv or {negative,neutral,positive}/"),
+    (["--models", "mobilenet_v2,nosuch"], "--models: unknown ['nosuch']"),
+    (["--conditions", "none,surgical"], "--conditions: unknown ['surgical']"),
+    (["--seeds", "1,x"], "--seeds: expected comma-separated whole numbers, got '1,x'"),
+    (["--seeds", ""], "--seeds: expected comma-separated whole numbers, got ''"),
+    (["--max-eval", "0"], "argument --max-eval: must be at least 1, got 0"),
+    (["--data", "NOWHERE"], "--data: dataset not found"),
+])
+def test_experiment_refuses_bad_arguments_before_training(csv_dataset, tmp_path, arguments, message):
+    """Every argument is checked before the first run: a bad one late in a list must not cost the runs before it."""
     import subprocess
     import sys
 
@@ -226,10 +237,14 @@ def test_experiment_refuses_a_bad_real_test_folder_before_training(tmp_path):
     for label in (*LABELS, "unlabelled"):
         (real / label).mkdir(parents=True)
         shutil.copy(maskgen.sample_paths()[0], real / label / "a.jpg")
+    arguments = [a.replace("REAL", str(real)).replace("NOWHERE", str(tmp_path / "nowhere")) for a in arguments]
+    message = message.replace("REAL", str(real))
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "experiment.py"
-    done = subprocess.run([sys.executable, str(script), "--real-test", str(real), "--config", "smoke"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "unknown label folder(s) ['unlabelled']" in done.stderr
+    done = subprocess.run([sys.executable, str(script), "--data", str(csv_dataset), "--config", "smoke",
+                           "--models", "mobilenet_v2", "--results", str(tmp_path / "results"),
+                           "--runs", str(tmp_path / "runs"), *arguments], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-1000:]
+    assert not (tmp_path / "runs").exists()  # nothing trained
 
 
 def test_default_landmark_cache_lies_beside_the_run_not_in_the_working_folder(folder_dataset, tmp_path,
