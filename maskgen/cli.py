@@ -41,7 +41,8 @@ from .batch import (
     scan_tree,
     write_csv_manifest,
 )
-from .images import IMAGE_SUFFIXES, ImageError, is_image_path, read_image, write_bytes_atomic, write_image
+from .images import (IMAGE_SUFFIXES, ImageError, is_image_path, read_image, remove_partial_writes,
+                     write_bytes_atomic, write_image)
 from .kinds import STYLES, Placement
 
 EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -389,6 +390,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         write_bytes_atomic(dst / RUN, (json.dumps(record, indent=2) + "\n").encode())
     if args.resume or args.overwrite:
         journal.compact(plan.keep)  # drop torn lines and records of outputs about to be redone
+        remove_partial_writes(dst)  # and the half-written files of a killed run
     summary = Summary(resumed=plan.files_done)
     started = time.perf_counter()
     try:

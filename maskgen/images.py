@@ -136,9 +136,12 @@ def _encodable_depth(image: np.ndarray, suffix: str) -> np.ndarray:
     raise ImageError(f"cannot write an image of dtype {image.dtype}; use uint8, uint16 or float in [0, 1]")
 
 
+PARTIAL_PREFIX = ".tmp-"  # a file being written: renamed into place when complete
+
+
 def write_bytes_atomic(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -147,6 +150,17 @@ def write_bytes_atomic(path: Path, payload: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_partial_writes(root: Path) -> int:
+    """Delete what killed writers left under `root` (their temporary files, never renamed into place), so a
+    resumed run's tree holds only complete outputs. Returns how many were removed."""
+    removed = 0
+    for path in root.rglob(f"{PARTIAL_PREFIX}*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def describe_layout(image: np.ndarray) -> ImageLayout:
