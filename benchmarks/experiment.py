@@ -135,15 +135,16 @@ def assemble(results: Path, models: list[str], args: argparse.Namespace) -> dict
     return report
 
 
-def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Namespace) -> dict:
-    """Mean and spread over seeds of every cell and of the cross-mask drop: one short run is noise."""
+def summary_rows(root: Path, seeds: list[int], models: list[str] | None = None) -> list[dict]:
+    """Per (model, training condition), from each seed's experiment.json: mean, spread and runs of every cell and
+    of the cross-mask drop, in plain and balanced accuracy. `models`: only these (default: all)."""
     cells: dict[tuple[str, str], dict[str, list[float]]] = {}
     for seed in seeds:
         path = seed_dir(root, seed) / "experiment.json"
         if not path.exists():
             continue
         for row in json.loads(path.read_text())["rows"]:
-            if row["model"] not in models:
+            if models is not None and row["model"] not in models:
                 continue
             entry = cells.setdefault((row["model"], row["trained_on"]), {})
             for key, value in row.items():
@@ -154,9 +155,19 @@ def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Na
                 drop = cross_mask_drop(row, measure)
                 if drop is not None:
                     entry.setdefault(name, []).append(drop)
-    rows = [{"model": model, "trained_on": trained_on,
+    return [{"model": model, "trained_on": trained_on,
              **{key: {"mean": float(np.mean(v)), "std": float(np.std(v)), "runs": v} for key, v in entry.items()}}
             for (model, trained_on), entry in cells.items()]
+
+
+def seed_count(row: dict) -> int:
+    """How many seeds a `summary_rows` row averages."""
+    return max(len(v["runs"]) for v in row.values() if isinstance(v, dict))
+
+
+def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Namespace) -> dict:
+    """Mean and spread over seeds of every cell and of the cross-mask drop: one short run is noise."""
+    rows = summary_rows(root, seeds, models)
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(), "config": args.config, "seeds": seeds, "rows": rows}
     (root / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -174,9 +185,8 @@ def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Na
                 f"({balanced['mean']:{fmt}} +- {balanced['std']:.1%})")
 
     for row in rows:
-        count = max(len(v["runs"]) for v in row.values() if isinstance(v, dict))
         cells_text = [pair(row, c) for c in columns]
-        lines.append(f"| {row['model']} | {row['trained_on']} | {count} | " + " | ".join(cells_text)
+        lines.append(f"| {row['model']} | {row['trained_on']} | {seed_count(row)} | " + " | ".join(cells_text)
                      + f" | {pair(row, 'cross_mask_drop', signed=True)} |")
     lines += ["", "Mean +- standard deviation over seeds of accuracy (balanced accuracy); each seed has its own "
               "training subset, initialisation and masks. Drop: own mask condition minus the other one."]
@@ -243,33 +253,20 @@ def paired(root: Path, models: list[str], seeds: list[int], args: argparse.Names
     return report
 
 
-def versus_paper(root: Path) -> str:
+def versus_paper(root: Path, seeds: list[int]) -> str:
     """This experiment's table beside the seed paper's Table 1: the paper's own-condition validation and real
-    masked test accuracy next to ours, with our scores under every mask and the cross-mask drop. Reads
-    summary.json (mean over seeds) when there is one, else seed 0's experiment.json; writes versus-paper.md."""
-    summary = root / "summary.json"
-    if summary.exists():
-        rows = json.loads(summary.read_text())["rows"]
-        def cell(row: dict, key: str, signed: bool = False) -> str:
-            if key not in row:
-                return ""
-            plain, balanced = row[key], row.get(f"{key}/balanced")
-            fmt = "+.1f" if signed else ".1f"
-            text = f"{100 * plain['mean']:{fmt}}"
-            text += f" +- {100 * plain['std']:.1f}" if len(plain["runs"]) > 1 else ""
-            return text + (f" ({100 * balanced['mean']:{fmt}})" if balanced else "")
-        def seeds(row: dict) -> int:
-            return max(len(v["runs"]) for v in row.values() if isinstance(v, dict))
-    else:
-        rows = json.loads((root / "experiment.json").read_text())["rows"]
-        def cell(row: dict, key: str, signed: bool = False) -> str:
-            if key == "cross_mask_drop":
-                return f"{100 * row[key]:+.1f}" if key in row else ""
-            if key not in row:
-                return ""
-            return f"{100 * row[key]['accuracy']:.1f} ({100 * row[key]['balanced_accuracy']:.1f})"
-        def seeds(row: dict) -> int:
-            return 1
+    masked test accuracy next to ours (mean over `seeds`), with our scores under every mask and the cross-mask
+    drop. Writes versus-paper.md."""
+    rows = summary_rows(root, seeds)
+
+    def cell(row: dict, key: str, signed: bool = False) -> str:
+        if key not in row:
+            return ""
+        plain, balanced = row[key], row[f"{key}/balanced"]
+        fmt = "+.1f" if signed else ".1f"
+        spread = f" +- {100 * plain['std']:.1f}" if len(plain["runs"]) > 1 else ""
+        return f"{100 * plain['mean']:{fmt}}{spread} ({100 * balanced['mean']:{fmt}})"
+
     names = {"none": "unmasked (LFW)", "mlfw-white": "white masks (M-LFW)", "varied": "varied masks"}
     real = "real-none-grey" if any("real-none-grey" in r for r in rows) else "real-none"
     lines = ["| model | trained on | paper: validation, own condition | paper: real masked test | seeds "
@@ -281,8 +278,9 @@ def versus_paper(root: Path) -> str:
         ours = [cell(row, f"val-{c}") for c in CONDITIONS]
         own = CONDITIONS.index(row["trained_on"])
         ours[own] = f"**{ours[own]}**" if ours[own] else ""
+        drop = cell(row, "cross_mask_drop", signed=True)
         lines.append(f"| {row['model']} | {names[row['trained_on']]} | " + " | ".join(paper_cells)
-                     + f" | {seeds(row)} | " + " | ".join(ours) + f" | {cell(row, 'cross_mask_drop', signed=True)} | "
+                     + f" | {seed_count(row)} | " + " | ".join(ours) + f" | {drop} | "
                      + (cell(row, real) or "not given") + " |")
     lines += ["", "Accuracy in % (ours: mean +- spread over seeds, balanced accuracy in brackets; bold: the model's "
               "own condition, the paper's validation column). The paper's models start from ImageNet weights at "
@@ -364,7 +362,8 @@ def main() -> None:
         print((root / "summary.md").read_text())
     if paired(root, models, done, args)["rows"]:
         print((root / "paired.md").read_text())
-    print(versus_paper(root))
+    if done:
+        print(versus_paper(root, done))
 
 
 if __name__ == "__main__":

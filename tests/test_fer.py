@@ -321,18 +321,17 @@ def test_experiment_pairs_varied_and_white_runs_photo_by_photo(tmp_path, monkeyp
 
 def test_experiment_table_sits_beside_the_papers_table_1(tmp_path):
     experiment = experiment_script()
-    def entry(*runs: float) -> dict:
-        return {"mean": float(np.mean(runs)), "std": float(np.std(runs)), "runs": list(runs)}
-    rows = [{"model": "resmasking", "trained_on": "varied", "val-none": entry(0.5, 0.6),
-             "val-none/balanced": entry(0.55, 0.65), "val-mlfw-white": entry(0.4, 0.4),
-             "val-mlfw-white/balanced": entry(0.45, 0.45), "val-varied": entry(0.45, 0.45),
-             "val-varied/balanced": entry(0.5, 0.5), "cross_mask_drop": entry(0.05, 0.05),
-             "cross_mask_drop/balanced": entry(0.05, 0.05)},
-            {"model": "resmasking", "trained_on": "mlfw-white", "val-mlfw-white": entry(0.7),
-             "val-mlfw-white/balanced": entry(0.6), "real-none-grey": entry(0.41),
-             "real-none-grey/balanced": entry(0.4)}]
-    (tmp_path / "summary.json").write_text(json.dumps({"rows": rows}))
-    table = experiment.versus_paper(tmp_path).splitlines()
+    def cell(accuracy: float, balanced: float) -> dict:
+        return {"accuracy": accuracy, "balanced_accuracy": balanced}
+    white = {"model": "resmasking", "trained_on": "mlfw-white", "val-mlfw-white": cell(0.7, 0.6),
+             "real-none-grey": cell(0.41, 0.4)}
+    for seed, (unmasked, balanced) in enumerate([(0.5, 0.55), (0.6, 0.65)]):
+        varied = {"model": "resmasking", "trained_on": "varied", "val-none": cell(unmasked, balanced),
+                  "val-mlfw-white": cell(0.4, 0.45), "val-varied": cell(0.45, 0.5)}
+        folder = experiment.seed_dir(tmp_path, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "experiment.json").write_text(json.dumps({"rows": [varied] + ([white] if seed == 0 else [])}))
+    table = experiment.versus_paper(tmp_path, [0, 1]).splitlines()
     assert table == (tmp_path / "versus-paper.md").read_text().splitlines()
     white, varied = table[2].split(" | "), table[3].split(" | ")  # white before varied, as in CONDITIONS
     assert white[1:7] == ["white masks (M-LFW)", "78.4", "52.6", "1", "", "**70.0 (60.0)**"]
