@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="worker processes (default: all cores)")
     render.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local processes, or Ray Data on a Ray cluster (pip install 'maskgen[ray]')")
+                        help="local processes, or Ray actors on a Ray cluster (pip install 'maskgen[ray]')")
     render.add_argument("--address", default=None, metavar="HOST:PORT",
                         help="with --engine ray: join this cluster (e.g. 10.0.0.5:6379); default: start a "
                              "local Ray with --workers CPUs")

@@ -1,21 +1,21 @@
-"""`maskgen render --engine ray`: the same per-file work as the local engine, scheduled by Ray Data.
+"""`maskgen render --engine ray`: the same per-file work as the local engine, on a pool of Ray actors.
 
-One Ray Data stage over batches of files, an actor pool so that heavy state is built once per worker, not once
-per file: each actor finds a file's faces (through the landmark cache, with one MediaPipe graph built on the
-first miss), renders it, writes its outputs atomically and returns its manifest records. Each file's seed
-comes from the global seed and its relative path, exactly as in the local engine, so a cluster writes the same
-bytes as a laptop.
+`--workers` actors, each holding its heavy state (OpenCV settings, a MediaPipe graph built on the first cache
+miss) for the whole job. The driver hands out batches of files as actors finish them, two per actor in flight
+so none waits for the next; an actor finds a batch's faces (through the landmark cache), renders them, writes
+the outputs atomically and returns the manifest records. Each file's seed comes from the global seed and its
+relative path, exactly as in the local engine, so a cluster writes the same bytes as a laptop.
 
-Needs `pip install maskgen[ray]`. The base package never imports ray.
+Plain actors, not a Ray Data pipeline: the work is one stage with nothing to shuffle, and Ray Data's import and
+pipeline start-up cost about 2.5 s before the first file (half of Ray's whole overhead on a 13,682-file job,
+docs/benchmarks.md). Needs `pip install maskgen[ray]`. The base package never imports ray.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,22 +27,23 @@ from .landmarks import quiet_native_logs
 log = logging.getLogger(__name__)
 MAX_BATCH_FILES = 64
 BATCHES_PER_WORKER = 8  # enough batches for the pool to balance the load, few enough to keep Ray's cost small
+IN_FLIGHT_PER_ACTOR = 2  # one batch working, one queued: an actor never waits for the driver's round trip
+RETRIES = 3  # an actor that dies (a node lost, memory) is restarted and its batch redone: outputs are atomic
 
 
 def batch_files(files: int, workers: int) -> int:
-    """Files per Ray task. Each task costs Ray scheduling, a block conversion and an object-store round trip,
-    several milliseconds against a few of work per file, so batches are as large as load balance allows."""
+    """Files per Ray task. Each task costs scheduling and an object-store round trip, a few milliseconds
+    against a few of work per file, so batches are as large as load balance allows."""
     return int(np.clip(-(-files // (BATCHES_PER_WORKER * max(1, workers))), 1, MAX_BATCH_FILES))
 
 
 class RayUnavailable(ImportError):
-    """Ray (or its data extra) is not installed or cannot be imported."""
+    """Ray is not installed or cannot be imported."""
 
 
 def _import_ray():
     try:
         import ray
-        import ray.data  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the extra
         raise RayUnavailable(f"the Ray engine needs the ray extra (pip install 'maskgen[ray]'): {exc}") from exc
     return ray
@@ -52,8 +53,7 @@ class FileStage:
     """An actor: built once per worker, then called on batch after batch of files (detect, render, write).
 
     Detection and rendering share the actor, as in the local engine's worker processes: with cached landmarks
-    detection is a hash and a lookup, and a separate stage cost an actor start per worker and an object-store
-    round trip per batch for nothing."""
+    detection is a hash and a lookup."""
 
     def __init__(self, options: RenderOptions) -> None:
         os.environ.setdefault("GLOG_minloglevel", "2")
@@ -62,18 +62,11 @@ class FileStage:
         cv2.setNumThreads(1)  # one CPU per actor: OpenCV's own threads would only fight the other actors
         self.options = options
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, tasks: list[Task]) -> tuple[str, list[list[dict[str, Any]]]]:
+        """This node's id and each file's manifest records."""
         import ray
 
-        node = ray.get_runtime_context().get_node_id()
-        records = []
-        for relpath, is_image, error, variants in zip(batch["relpath"], batch["is_image"], batch["error"],
-                                                      batch["variants"]):
-            span = json.loads(variants)
-            task = Task(relpath=str(relpath), is_image=bool(is_image), error=str(error) if error else None,
-                        variants=tuple(span) if span else None)
-            records.append(json.dumps(process_file(task, self.options)))
-        return {"records": np.array(records, dtype=object), "node": np.array([node] * len(records), dtype=object)}
+        return ray.get_runtime_context().get_node_id(), [process_file(task, self.options) for task in tasks]
 
 
 def _ray_verbose() -> bool:
@@ -85,8 +78,7 @@ def _ray_verbose() -> bool:
 def _quiet_ray() -> None:
     if not _ray_verbose():
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # read by the driver's C++ core at ray.init
-        for name in ("ray", "ray.data"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("ray").setLevel(logging.ERROR)
 
 
 def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: str | None = None,
@@ -109,24 +101,31 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
     try:
         if not tasks:
             return
-        items = [{"relpath": t.relpath, "is_image": t.is_image, "error": t.error or "",
-                  "variants": json.dumps(list(t.variants) if t.variants else None)} for t in tasks]
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.execution_options.preserve_order = False
-        batch = batch_files(len(items), workers)
-        dataset = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch))
-        pool = max(1, workers)
-        with warnings.catch_warnings():
-            # SPREAD has no named parameter in Ray 2.60 (pinned); passing it as a remote argument is deprecated
-            warnings.simplefilter("ignore", DeprecationWarning)
-            rendered = dataset.map_batches(FileStage, fn_constructor_args=(options,), batch_size=batch,
-                                           compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1,
-                                           scheduling_strategy="SPREAD")
-        for row in rendered.iter_rows():
-            if nodes_seen is not None:
-                nodes_seen[row["node"]] = nodes_seen.get(row["node"], 0) + 1
-            yield json.loads(row["records"])
+        size = batch_files(len(tasks), workers)
+        batches = iter([tasks[i:i + size] for i in range(0, len(tasks), size)])
+        # SPREAD puts the actors on as many nodes as there are; each takes one CPU for the whole job
+        stage = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES,
+                           scheduling_strategy="SPREAD")(FileStage)
+        actors = [stage.remote(options) for _ in range(max(1, min(workers, -(-len(tasks) // size))))]
+        pending: dict[Any, Any] = {}  # result reference -> the actor working on it
+
+        def hand_out(actor) -> None:
+            batch = next(batches, None)
+            if batch is not None:
+                pending[actor.run.remote(batch)] = actor
+
+        for _ in range(IN_FLIGHT_PER_ACTOR):
+            for actor in actors:
+                hand_out(actor)
+        while pending:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            actor = pending.pop(ready)
+            hand_out(actor)
+            node, files = ray.get(ready)
+            for records in files:
+                if nodes_seen is not None:
+                    nodes_seen[node] = nodes_seen.get(node, 0) + 1
+                yield records
     finally:
         if started_here:
             ray.shutdown()

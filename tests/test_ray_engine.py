@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray.data", reason="the Ray engine needs the [ray] extra")
+pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra")
 
 import maskgen  # noqa: E402
 from maskgen.cli import EXIT_OK, main  # noqa: E402
