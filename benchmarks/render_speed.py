@@ -1,5 +1,6 @@
 """Rendering speed: detection, rendering from cached landmarks (varied vs the mlfw-white baseline, on 250 px
-photos and on the same faces at the 112 px training resolution), and dataset throughput with 1 and 2 worker
+photos, on the same faces at the 112 px training resolution and at other sizes, with a fit of the fixed cost
+per mask that no per-pixel speed-up removes), and dataset throughput with 1 and 2 worker
 processes (and Ray). Writes benchmarks/results/render_speed.json.
 
     python benchmarks/render_speed.py                      # 250 px photos from ../shared/data if present
@@ -102,7 +103,20 @@ def time_styles(work: list) -> dict[str, float]:
     return {style: statistics.median(times) for style, times in rounds.items()}
 
 
-def bench_single(count: int, train_size: int) -> dict:
+def fixed_cost(medians: dict[int, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per style, the least-squares line ms = fixed + per_kilopixel * (photo pixels / 1000) through the medians
+    at each size. The intercept is what a mask costs whatever the photo's size (the Python and numpy calls of
+    the pipeline on a grid of fixed size): no speed-up of the per-pixel work can take a face below it."""
+    sizes = sorted(medians)
+    kilopixels = np.array([size * size / 1000.0 for size in sizes])  # lfw-expressions photos are square
+    fits = {}
+    for style in medians[sizes[0]]:
+        slope, intercept = np.polyfit(kilopixels, [medians[size][style] for size in sizes], 1)
+        fits[style] = {"fixed_ms": float(intercept), "ms_per_kilopixel": float(slope)}
+    return fits
+
+
+def bench_single(count: int, train_size: int, sweep: tuple[int, ...] = ()) -> dict:
     cv2.setNumThreads(1)
     paths, source = photo_paths(count)
     images = load_250(paths)
@@ -121,6 +135,11 @@ def bench_single(count: int, train_size: int) -> dict:
     result["varied_over_mlfw_white_time_ratio"] = full["varied"] / full["mlfw-white"]
     result["detect_over_render_varied_time_ratio"] = result["detect_ms_median"] / full["varied"]
     result[f"varied_{train_size}px_over_250px_time_ratio"] = small["varied"] / full["varied"]
+    if sweep:
+        medians = {250: full, train_size: small} | {size: time_styles(resized(work, size))
+                                                     for size in sweep if size not in (250, train_size)}
+        result["median_ms_per_face_by_size"] = {str(size): medians[size] for size in sorted(medians)}
+        result["fixed_cost_fit"] = fixed_cost(medians)
     return result
 
 
@@ -187,11 +206,14 @@ def main() -> None:
     parser.add_argument("--ray", action="store_true", help="also time the Ray engine (needs maskgen[ray])")
     parser.add_argument("--train-size", type=int, default=112,
                         help="also time the same faces resized to this many px (the training resolution)")
+    parser.add_argument("--sweep", default="64,160",
+                        help="more photo sizes, px, comma-separated, for the fit of each mask's fixed cost ('': none)")
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
     args = parser.parse_args()
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(), "machine": machine(), "seed": 0,
-              "single_thread_250px": bench_single(args.faces, args.train_size)}
+              "single_thread_250px": bench_single(args.faces, args.train_size,
+                                                  tuple(int(v) for v in args.sweep.split(",") if v.strip()))}
     if args.throughput_files:
         report["throughput_cached_landmarks"] = bench_throughput(args.throughput_files, args.ray)
     args.out.parent.mkdir(parents=True, exist_ok=True)

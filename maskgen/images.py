@@ -198,16 +198,22 @@ def _check_float_range(image: np.ndarray) -> None:
         raise ImageError(f"float images must hold values in [0, 1]; this one spans [{low:.3g}, {high:.3g}]: {hint}")
 
 
+GREY_SPREAD = 0.03  # channels this close (of full scale) count as agreeing
+GREY_SHARE = 0.95  # ... at this share of the pixels
+
+
 def _rgb_is_grey(rgb: np.ndarray) -> bool:
-    """A colour-encoded photo whose channels agree (JPEG noise aside) carries no colour."""
+    """A colour-encoded photo whose channels agree (JPEG noise aside) carries no colour: at GREY_SHARE of its
+    pixels, the channels lie within GREY_SPREAD of each other."""
     step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 4096)))
     sample = rgb[::step, ::step]
-    red, green, blue = (sample[..., c].astype(np.float32) for c in range(3))
-    # channel by channel: a reduction over a 3-long last axis costs ten times as much
+    red, green, blue = (sample[..., c] for c in range(3))
+    # channel by channel in the photo's own dtype (max - min cannot wrap): a reduction over a 3-long last axis,
+    # a float copy or a percentile each cost more than the test
     spread = np.maximum(np.maximum(red, green), blue)
     spread -= np.minimum(np.minimum(red, green), blue)
     scale = 255.0 if rgb.dtype == np.uint8 else (65535.0 if rgb.dtype == np.uint16 else 1.0)
-    return float(np.percentile(spread, 95)) <= 0.03 * scale
+    return np.count_nonzero(spread > GREY_SPREAD * scale) <= (1.0 - GREY_SHARE) * spread.size
 
 
 def to_float(image: np.ndarray, layout: ImageLayout) -> np.ndarray:
