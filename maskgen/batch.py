@@ -115,6 +115,12 @@ def landmark_cache(path: str | None, root: str):
     return _worker_cache[key]
 
 
+def close_worker_caches() -> None:
+    """Close this process's landmark caches (a worker that is about to end)."""
+    while _worker_cache:
+        _worker_cache.popitem()[1].close()
+
+
 @dataclass
 class Detection:
     """Stage one of a file: its faces, or the records that end it early (not an image, unreadable)."""

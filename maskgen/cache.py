@@ -104,6 +104,14 @@ class LandmarkCache:
             self._local.connection, self._local.pid = connection, os.getpid()
         return connection
 
+    def close(self) -> None:
+        """Close this thread's connection. The last connection to close folds the write-ahead log into the
+        file itself, so a finished run leaves one self-contained file to copy."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and getattr(self._local, "pid", None) == os.getpid():
+            connection.close()
+        self._local.connection = None
+
     def relative(self, path: str | os.PathLike) -> str:
         resolved = Path(path).resolve()
         if self.root is not None:

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="worker processes (default: all cores)")
     render.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local processes, or Ray actors on a Ray cluster (pip install 'maskgen[ray]')")
+                        help="local processes, or Ray actors on a Ray cluster (maskgen's ray extra)")
     render.add_argument("--address", default=None, metavar="HOST:PORT",
                         help="with --engine ray: join this cluster (e.g. 10.0.0.5:6379); default: start a "
                              "local Ray with --workers CPUs")
@@ -377,6 +377,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not tasks or not any(t.is_image for t in tasks):
         print(f"maskgen render: no image files under {args.src}", file=sys.stderr)
         return EXIT_NOTHING_DONE
+    if args.engine == "ray":  # before DST is touched, so a rerun once Ray is fixed needs no --resume
+        from .ray_engine import check_ray
+
+        check_ray(args.address)
 
     dst.mkdir(parents=True, exist_ok=True)
     if args.overwrite:

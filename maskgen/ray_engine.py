@@ -8,7 +8,7 @@ relative path, exactly as in the local engine, so a cluster writes the same byte
 
 Plain actors, not a Ray Data pipeline: the work is one stage with nothing to shuffle, and Ray Data's import and
 pipeline start-up cost about 2.5 s before the first file (half of Ray's whole overhead on a 13,682-file job,
-docs/benchmarks.md). Needs `pip install maskgen[ray]`. The base package never imports ray.
+docs/benchmarks.md). Needs the ray extra (`pip install -e ".[ray]"`). The base package never imports ray.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,14 +39,33 @@ def batch_files(files: int, workers: int) -> int:
 
 
 class RayUnavailable(ImportError):
-    """Ray is not installed or cannot be imported."""
+    """Ray is not installed or cannot be imported, or the cluster named by --address does not answer."""
+
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+def check_ray(address: str | None) -> None:
+    """Fail before any work starts when Ray cannot run: the extra missing, or nothing listening at `address`
+    (Ray itself would retry a wrong address for minutes without a word)."""
+    _import_ray()
+    if address is None:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(f"--address must be HOST:PORT of a Ray head node (e.g. 10.0.0.5:6379), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise RayUnavailable(f"no Ray cluster answers at {address} ({exc}); start one with "
+                             f"`ray start --head --port={port}` on {host}, or leave out --address for a local Ray")
 
 
 def _import_ray():
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - depends on the extra
-        raise RayUnavailable(f"the Ray engine needs the ray extra (pip install 'maskgen[ray]'): {exc}") from exc
+        raise RayUnavailable(f"the Ray engine needs maskgen's ray extra (pip install -e '.[ray]' in the maskgen checkout): {exc}") from exc
     return ray
 
 
@@ -68,6 +88,13 @@ class FileStage:
 
         return ray.get_runtime_context().get_node_id(), [process_file(task, self.options) for task in tasks]
 
+    def close(self) -> None:
+        """Close this actor's landmark cache, so its rows reach the database file itself, not only its
+        write-ahead log (a copy of the file alone would otherwise be empty)."""
+        from .batch import close_worker_caches
+
+        close_worker_caches()
+
 
 def _ray_verbose() -> bool:
     """Ray's chatter (token set-up, execution plans, deprecations, its C++ core's warnings about actor
@@ -88,17 +115,17 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
     ray = _import_ray()
     _quiet_ray()  # importing ray configured its loggers afresh
     started_here = not ray.is_initialized()
-    if started_here:
-        # "local": a fresh Ray of our own, never whatever cluster `ray start` left running on this machine
-        kwargs: dict[str, Any] = {"address": address} if address else {"address": "local", "num_cpus": workers,
-                                                                     "include_dashboard": False}
-        host = (address or "127.0.0.1").rsplit(":", 1)[0]
-        if host == "localhost" or host.startswith("127."):
-            kwargs["_node_ip_address"] = "127.0.0.1" if host == "localhost" else host  # loopback stays loopback
-        verbose = _ray_verbose()
-        with contextlib.nullcontext() if verbose else quiet_native_logs():  # the C++ core's start-up lines
-            ray.init(log_to_driver=False, logging_level=logging.INFO if verbose else logging.ERROR, **kwargs)
     try:
+        if started_here:
+            # "local": a fresh Ray of our own, never whatever cluster `ray start` left running on this machine
+            kwargs: dict[str, Any] = {"address": address} if address else {"address": "local", "num_cpus": workers,
+                                                                         "include_dashboard": False}
+            host = (address or "127.0.0.1").rsplit(":", 1)[0]
+            if host == "localhost" or host.startswith("127."):
+                kwargs["_node_ip_address"] = "127.0.0.1" if host == "localhost" else host  # loopback stays loopback
+            verbose = _ray_verbose()
+            with contextlib.nullcontext() if verbose else quiet_native_logs():  # the C++ core's start-up lines
+                ray.init(log_to_driver=False, logging_level=logging.INFO if verbose else logging.ERROR, **kwargs)
         if not tasks:
             return
         size = batch_files(len(tasks), workers)
@@ -107,25 +134,26 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
         stage = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES,
                            scheduling_strategy="SPREAD")(FileStage)
         actors = [stage.remote(options) for _ in range(max(1, min(workers, -(-len(tasks) // size))))]
-        pending: dict[Any, Any] = {}  # result reference -> the actor working on it
+        pending: dict[Any, tuple[Any, list[Task]]] = {}  # result reference -> the actor and its batch
 
         def hand_out(actor) -> None:
             batch = next(batches, None)
             if batch is not None:
-                pending[actor.run.remote(batch)] = actor
+                pending[actor.run.remote(batch)] = (actor, batch)
 
         for _ in range(IN_FLIGHT_PER_ACTOR):
             for actor in actors:
                 hand_out(actor)
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
-            actor = pending.pop(ready)
+            actor, batch = pending.pop(ready)
             hand_out(actor)
             node, files = ray.get(ready)
-            for records in files:
-                if nodes_seen is not None:
-                    nodes_seen[node] = nodes_seen.get(node, 0) + 1
+            for task, records in zip(batch, files):
+                if nodes_seen is not None and not (task.variants and task.variants[0] > 0):
+                    nodes_seen[node] = nodes_seen.get(node, 0) + 1  # a photo split into runs counts once
                 yield records
+        ray.get([actor.close.remote() for actor in actors])
     finally:
-        if started_here:
+        if started_here and ray.is_initialized():
             ray.shutdown()

@@ -110,8 +110,25 @@ def test_without_address_ray_starts_its_own_and_prints_only_progress(two_node_cl
              if line.strip() and not line.startswith("masking")]
     assert noise == [], noise
     nodes = json.loads((tmp_path / "dst" / "summary.json").read_text())["ray_files_per_node"]
-    assert len(nodes) == 1
+    assert list(nodes.values()) == [2]  # photos, not the runs of at most eight variants they were split into
+    # the actors closed the landmark cache: its rows are in the file itself, not left in a write-ahead log
+    assert not (tmp_path / "dst" / "landmarks.sqlite-wal").exists()
     assert main(["render", str(src), str(tmp_path / "local"), "--workers", "1", "--per-image", "10"]) == EXIT_OK
     images = lambda d: {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*.jpg")}
     assert images(tmp_path / "dst") == images(tmp_path / "local") and len(images(tmp_path / "local")) == 20
     assert manifest(tmp_path / "dst") == manifest(tmp_path / "local")
+
+
+def test_an_address_where_no_cluster_answers_fails_at_once_and_leaves_dst_untouched(tmp_path):
+    """Ray retries a wrong address for minutes without a word; maskgen checks it first and says what to do."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(maskgen.sample_paths()[0], src / "a.jpg")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.2", 0))
+        port = s.getsockname()[1]
+    run = subprocess.run([sys.executable, "-m", "maskgen", "render", str(src), str(tmp_path / "dst"), "--engine",
+                          "ray", "--address", f"127.0.0.2:{port}"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert f"no Ray cluster answers at 127.0.0.2:{port}" in run.stderr
+    assert not (tmp_path / "dst").exists()  # so the corrected command needs no --resume or --overwrite
