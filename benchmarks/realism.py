@@ -319,23 +319,26 @@ class patched:
             setattr(module, name, value)
 
 
-def write_ablation(args: argparse.Namespace, detector: nn.Module, detector_stats: dict, bare_faces: list,
-                   unseen: np.ndarray, real: np.ndarray) -> None:
-    """For each variant, the real-photo detector's "masked" share on the held-out unmasked photos and the
-    two-sample test against the real masked crops (one seed), with one part of the renderer switched off."""
+def render_variant(image: np.ndarray, face: maskgen.Face, seed: int, style: str, change: dict, patch: dict) -> np.ndarray:
+    """`style`'s mask for `seed` with its drawn parameters changed by `change` and parts of the renderer
+    switched back by `patch` (an ABLATIONS entry); with neither, exactly what `maskgen.render` draws."""
     import dataclasses
 
     from maskgen.render import apply_masks, draw_params
 
+    with patched(patch):
+        params = [dataclasses.replace(p, **change) for p in draw_params(1, style, seed)]
+        return apply_masks(image, [face], params).image
+
+
+def write_ablation(args: argparse.Namespace, detector: nn.Module, detector_stats: dict, bare_faces: list,
+                   unseen: np.ndarray, real: np.ndarray) -> None:
+    """For each variant, the real-photo detector's "masked" share on the held-out unmasked photos and the
+    two-sample test against the real masked crops (one seed), with one part of the renderer switched off."""
     shares, two_samples = {}, {}
     for name, (style, change, patch) in ABLATIONS.items():
-        crops = []
-        with patched(patch):
-            for index in range(len(bare_faces)):
-                image, face = bare_faces[index]
-                params = [dataclasses.replace(p, **change) for p in draw_params(1, style, int(index))]
-                crops.append(align(apply_masks(image, [face], params).image, face))
-        crops = np.stack(crops)
+        crops = np.stack([align(render_variant(image, face, index, style, change, patch), face)
+                          for index, (image, face) in enumerate(bare_faces)])
         shares[name] = float((predict(detector, crops[unseen]) > 0.5).mean())
         two_samples[name] = two_sample(real, crops, [0], args.epochs)["mean"]
         print(f"{name}: detector calls masked {shares[name]:.1%}, two-sample {two_samples[name]:.3f}")

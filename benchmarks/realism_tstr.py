@@ -1,7 +1,9 @@
 """Realism that measures usefulness: train a mask detector on synthetic masks only, test it on real photos.
 
-    python benchmarks/realism_tstr.py          # -> results/realism-tstr.json, realism-tstr.png,
-                                               #    realism-tstr-misses.png
+    python benchmarks/realism_tstr.py             # -> results/realism-tstr.json, realism-tstr.png,
+                                                  #    realism-tstr-misses.jpg
+    python benchmarks/realism_tstr.py --ablation  # -> results/realism-tstr-ablation.json: realism.py's varied
+                                                  #    ablations (one part of the renderer switched back each)
 
 For each condition (mlfw-white, varied, varied-wide and each kind) a small CNN learns "masked or not" from
 lfw-expressions faces only: 1,500 photos left unmasked against 1,500 other photos masked by maskgen in that
@@ -22,6 +24,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -38,7 +41,8 @@ from maskgen.images import ImageError  # noqa: E402
 from maskgen.photo import luminance  # noqa: E402
 from maskgen.seeding import derive_seed  # noqa: E402
 from maskgen.sheet import contact_sheet  # noqa: E402
-from realism import DATA, RESULTS, align, fit, load_faces, predict, usable  # noqa: E402
+from realism import (ABLATIONS, DATA, RESULTS, align, fit, load_faces, predict, render_variant,  # noqa: E402
+                     usable)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,13 +75,27 @@ def synthetic_faces(data: Path, cache_path: Path, count: int) -> list[tuple[np.n
     return kept
 
 
+Masker = Callable[[np.ndarray, maskgen.Face, int], np.ndarray]  # (photo, face, seed) -> masked photo
+
+
+def rendered(style: str) -> Masker:
+    return lambda image, face, seed: maskgen.render(image, [face], style=style, seed=seed).image
+
+
+def ablated(style: str, change: dict, patch: dict) -> Masker:
+    """An ABLATIONS entry of realism.py as a masker; with no change and no patch, exactly `rendered(style)`."""
+    return lambda image, face, seed: render_variant(image, face, seed, style, change, patch)
+
+
 def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, real: np.ndarray,
-        bare: np.ndarray) -> tuple[dict, torch.nn.Module]:
+        bare: np.ndarray, masker: Masker | None = None) -> tuple[dict, torch.nn.Module]:
+    """One detector: `condition` keys the photos and mask seeds drawn; `masker` renders them (default: the
+    condition's style as it is)."""
     rng = np.random.default_rng(derive_seed(seed, "tstr", condition) % 2**63)
     order = rng.permutation(len(faces))
+    mask = masker or rendered(condition)
     plain = [align(faces[i][0], faces[i][1]) for i in order[:per_class]]
-    masked = [align(maskgen.render(faces[i][0], [faces[i][1]], style=condition,
-                                   seed=derive_seed(seed, faces[i][2], condition)).image, faces[i][1])
+    masked = [align(mask(faces[i][0], faces[i][1], derive_seed(seed, faces[i][2], condition)), faces[i][1])
               for i in order[per_class:2 * per_class]]
     crops = grey(np.stack(plain + masked))
     labels = np.concatenate([np.zeros(len(plain)), np.ones(len(masked))])
@@ -113,6 +131,28 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def summarise(runs: list[dict]) -> dict:
+    return {key: {"mean": float(np.mean([r[key] for r in runs])), "std": float(np.std([r[key] for r in runs])),
+                  "runs": [r[key] for r in runs]} for key in runs[0]}
+
+
+def write_ablation(args: argparse.Namespace, report: dict, faces: list, real: np.ndarray, bare: np.ndarray) -> None:
+    """What each part of the varied renderer does for the usefulness measure: realism.py's varied ablations,
+    each with the photos and mask seeds of its style's own condition, so "as rendered" is the varied run."""
+    report["variants"] = {}
+    path = args.out.with_name("realism-tstr-ablation.json")
+    for name, (style, change, patch) in ABLATIONS.items():
+        if style == maskgen.BASELINE:
+            continue
+        runs = [run(style, faces, seed, args.per_class, args.epochs, real, bare, ablated(style, change, patch))[0]
+                for seed in range(args.seeds)]
+        report["variants"][name] = summarise(runs)
+        row = report["variants"][name]["balanced_accuracy"]
+        print(f"{name}: balanced {row['mean']:.3f} +- {row['std']:.3f}", flush=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")  # after each variant: a killed run keeps the rest
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA / "lfw-expressions")
@@ -126,6 +166,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="at most this many real photos per folder")
     parser.add_argument("--out", type=Path, default=RESULTS / "realism-tstr.json")
+    parser.add_argument("--ablation", action="store_true",
+                        help="instead: the varied variants of realism.py's ablation, --seeds each "
+                             "(-> realism-tstr-ablation.json beside --out)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     faces = synthetic_faces(args.data, args.cache, 2 * args.per_class)
@@ -142,6 +185,9 @@ def main() -> None:
               "real_photos": {"with_mask": len(real), "with_mask_dropped": real_dropped,
                               "without_mask": len(bare), "without_mask_dropped": bare_dropped},
               "conditions": {}}
+    if args.ablation:
+        write_ablation(args, report, faces, real, bare)
+        return
     missed = None
     for condition in args.conditions.split(","):
         runs = []
@@ -151,9 +197,7 @@ def main() -> None:
             if condition == "varied" and seed == 0:
                 realness = predict(model, real)
                 missed = [real_faces[i] for i in np.argsort(realness)[:24] if realness[i] <= 0.5]
-        report["conditions"][condition] = {
-            key: {"mean": float(np.mean([r[key] for r in runs])), "std": float(np.std([r[key] for r in runs])),
-                  "runs": [r[key] for r in runs]} for key in runs[0]}
+        report["conditions"][condition] = summarise(runs)
         row = report["conditions"][condition]
         print(f"{condition:>12}: balanced {row['balanced_accuracy']['mean']:.3f} +- "
               f"{row['balanced_accuracy']['std']:.3f}, real-mask recall {row['real_mask_recall']['mean']:.3f}")

@@ -62,16 +62,14 @@ def test_the_mask_area_covers_nose_mouth_and_chin_and_leaves_the_eyes_and_sides(
 @pytest.mark.parametrize("name", list(realism.ABLATIONS))
 def test_every_ablation_still_renders_and_changes_only_what_it_names(frontal, name):
     """Ablations switch renderer functions back by name: a renamed or re-signed function must fail here, not
-    an hour into a benchmark run."""
-    import dataclasses
-
-    from maskgen.render import apply_masks, draw_params
+    an hour into a benchmark run. With no change and no patch a variant is exactly what `render` draws, and a
+    patch is undone when the variant is done."""
+    import maskgen
 
     image, face = frontal
     style, change, patch = realism.ABLATIONS[name]
-    params = [dataclasses.replace(p, **change) for p in draw_params(1, style, 0)]
-    with realism.patched(patch):
-        out = apply_masks(image, [face], params)
-    assert out.image.shape == image.shape and out.occlusion.any()
-    plain = apply_masks(image, [face], draw_params(1, style, 0))
-    assert (np.array_equal(out.image, plain.image)) == (not change and not patch)
+    out = realism.render_variant(image, face, 3, style, change, patch)
+    assert out.shape == image.shape and not np.array_equal(out, image)
+    plain = maskgen.render(image, [face], style=style, seed=3).image
+    assert np.array_equal(out, plain) == (not change and not patch)
+    assert np.array_equal(maskgen.render(image, [face], style=style, seed=3).image, plain)
