@@ -210,6 +210,7 @@ def main() -> None:
                         help="more photo sizes, px, comma-separated, for the fit of each mask's fixed cost ('': none)")
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
     args = parser.parse_args()
+    cv2.setNumThreads(1)  # the single-thread timings' setting, as machine() records it (engines set their own)
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(), "machine": machine(), "seed": 0,
               "single_thread_250px": bench_single(args.faces, args.train_size,
