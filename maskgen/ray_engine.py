@@ -113,6 +113,8 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
     _quiet_ray()
     ray = _import_ray()
     _quiet_ray()  # importing ray configured its loggers afresh
+    if not tasks:  # e.g. a --resume of a finished run: no Ray to start and stop
+        return
     started_here = not ray.is_initialized()
     try:
         if started_here:
@@ -125,8 +127,6 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
             verbose = _ray_verbose()
             with contextlib.nullcontext() if verbose else quiet_native_logs():  # the C++ core's start-up lines
                 ray.init(log_to_driver=False, logging_level=logging.INFO if verbose else logging.ERROR, **kwargs)
-        if not tasks:
-            return
         size = batch_files(len(tasks), workers)
         batches = iter([tasks[i:i + size] for i in range(0, len(tasks), size)])
         # SPREAD puts the actors on as many nodes as there are; each takes one CPU for the whole job
