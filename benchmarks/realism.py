@@ -319,7 +319,8 @@ class patched:
             setattr(module, name, value)
 
 
-def render_variant(image: np.ndarray, face: maskgen.Face, seed: int, style: str, change: dict, patch: dict) -> np.ndarray:
+def render_variant(image: np.ndarray, face: maskgen.Face, seed: int, style: str, change: dict,
+                   patch: dict) -> np.ndarray:
     """`style`'s mask for `seed` with its drawn parameters changed by `change` and parts of the renderer
     switched back by `patch` (an ABLATIONS entry); with neither, exactly what `maskgen.render` draws."""
     import dataclasses

@@ -7,7 +7,8 @@ the outputs atomically and returns the manifest records. Each file's seed comes 
 relative path, exactly as in the local engine, so a cluster writes the same bytes as a laptop.
 
 Plain actors, not a Ray Data pipeline: the work is one stage with nothing to shuffle, and Ray Data's import and
-pipeline start-up held the first results back 4.4 s on a 13,682-file job, against 0.77 s now (docs/benchmarks.md). Needs the ray extra (`pip install -e ".[ray]"`). The base package never imports ray.
+pipeline start-up held the first results back 4.4 s on a 13,682-file job, against 0.77 s now
+(docs/benchmarks.md). Needs the ray extra (`pip install -e ".[ray]"`). The base package never imports ray.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def _import_ray():
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - depends on the extra
-        raise RayUnavailable(f"the Ray engine needs maskgen's ray extra (pip install -e '.[ray]' in the maskgen checkout): {exc}") from exc
+        raise RayUnavailable("the Ray engine needs maskgen's ray extra (pip install -e '.[ray]' in the maskgen "
+                             f"checkout): {exc}") from exc
     return ray
 
 

@@ -68,8 +68,9 @@ def test_every_ablation_still_renders_and_changes_only_what_it_names(frontal, na
 
     image, face = frontal
     style, change, patch = realism.ABLATIONS[name]
+    plain = maskgen.render(image, [face], style=style, seed=3).image
     out = realism.render_variant(image, face, 3, style, change, patch)
     assert out.shape == image.shape and not np.array_equal(out, image)
-    plain = maskgen.render(image, [face], style=style, seed=3).image
     assert np.array_equal(out, plain) == (not change and not patch)
+    # rendered before the variant and again after it: the same pixels, so the patch was undone
     assert np.array_equal(maskgen.render(image, [face], style=style, seed=3).image, plain)
