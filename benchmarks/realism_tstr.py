@@ -87,6 +87,20 @@ def ablated(style: str, change: dict, patch: dict) -> Masker:
     return lambda image, face, seed: render_variant(image, face, seed, style, change, patch)
 
 
+def roc_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """Area under the ROC curve: the chance a random positive scores above a random negative (ties half).
+
+    Separates ranking from calibration: a detector can rank real masked above real unmasked photos well and
+    still put its 0.5 threshold in the wrong place for photos unlike its training set."""
+    if len(positives) == 0 or len(negatives) == 0:
+        raise ValueError("roc_auc needs at least one positive and one negative score")
+    scores = np.concatenate([negatives, positives])
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based ranks, ties sharing their mean
+    above = ranks[len(negatives):].sum() - len(positives) * (len(positives) + 1) / 2
+    return float(above / (len(positives) * len(negatives)))
+
+
 def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, real: np.ndarray,
         bare: np.ndarray, masker: Masker | None = None) -> tuple[dict, torch.nn.Module]:
     """One detector: `condition` keys the photos and mask seeds drawn; `masker` renders them (default: the
@@ -100,11 +114,10 @@ def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, rea
     crops = grey(np.stack(plain + masked))
     labels = np.concatenate([np.zeros(len(plain)), np.ones(len(masked))])
     model = fit(crops, labels, rng, epochs)
-    called_real = predict(model, real) > 0.5
-    called_bare = predict(model, bare) > 0.5
-    recall, specificity = float(called_real.mean()), float(1.0 - called_bare.mean())
+    real_scores, bare_scores = predict(model, real), predict(model, bare)
+    recall, specificity = float((real_scores > 0.5).mean()), float((bare_scores <= 0.5).mean())
     return {"balanced_accuracy": (recall + specificity) / 2, "real_mask_recall": recall,
-            "unmasked_specificity": specificity}, model
+            "unmasked_specificity": specificity, "roc_auc": roc_auc(real_scores, bare_scores)}, model
 
 
 def plot(report: dict, path: Path) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("torch")  # realism.py trains its classifiers with torch (the `fer` extra)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -74,3 +76,20 @@ def test_every_ablation_still_renders_and_changes_only_what_it_names(frontal, na
     assert np.array_equal(out, plain) == (not change and not patch)
     # rendered before the variant and again after it: the same pixels, so the patch was undone
     assert np.array_equal(maskgen.render(image, [face], style=style, seed=3).image, plain)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=12), st.lists(st.integers(0, 6), min_size=1, max_size=12))
+def test_roc_auc_is_the_share_of_positive_negative_pairs_ranked_right(positives, negatives):
+    import realism_tstr
+
+    pairs = [(p > n) + 0.5 * (p == n) for p in positives for n in negatives]
+    auc = realism_tstr.roc_auc(np.array(positives, np.float32) / 6, np.array(negatives, np.float32) / 6)
+    assert auc == pytest.approx(sum(pairs) / len(pairs))
+
+
+def test_roc_auc_refuses_a_side_without_scores():
+    import realism_tstr
+
+    with pytest.raises(ValueError, match="positive and one negative"):
+        realism_tstr.roc_auc(np.array([0.3]), np.array([]))
