@@ -4,6 +4,7 @@
                                                   #    realism-tstr-misses.jpg
     python benchmarks/realism_tstr.py --ablation  # -> results/realism-tstr-ablation.json: realism.py's varied
                                                   #    ablations (one part of the renderer switched back each)
+    python benchmarks/realism_tstr.py --colour    # -> results/realism-tstr-colour.json (and its .png, -misses.jpg)
 
 For each condition (mlfw-white, varied, varied-wide and each kind) a small CNN learns "masked or not" from
 lfw-expressions faces only: 1,500 photos left unmasked against 1,500 other photos masked by maskgen in that
@@ -11,9 +12,12 @@ condition. It is then scored on the real photos of ../shared/data/real-masks (wi
 none of which it saw. Both classes of the test share the shift from LFW to web photos, so the score says
 whether synthetic masks teach what a real mask looks like, not which collection a photo came from (the
 two-sample test and the real-trained detector of benchmarks/realism.py both see the collections too).
-Crops are aligned on the eyes (as in realism.py) and grey, since LFW is mostly grey and the real photos are in
-colour. Balanced accuracy and the recall of real masked photos, mean and spread over seeds; each seed draws its
-own photos, masks and initialisation (3 seeds for the styles, 1 for each single kind).
+Crops are aligned on the eyes (as in realism.py). By default they are grey, since most lfw-expressions photos
+are grey and the real photos are in colour; `--colour` trains on the colour copies of the lfw-expressions photos
+that have one (`color112/`, face-aligned 112 px crops of the same LFW photos) and keeps every crop in colour, so
+the detector can also learn a mask's colour against the skin. Balanced accuracy, the recall of real masked
+photos and the ROC AUC, mean and spread over seeds; each seed draws its own photos, masks and initialisation
+(3 seeds for the styles, 1 for each single kind).
 """
 
 from __future__ import annotations
@@ -51,16 +55,24 @@ def grey(crops: np.ndarray) -> np.ndarray:
     return np.repeat(np.round(luminance(crops.astype(np.float32))).astype(np.uint8)[..., None], 3, axis=-1)
 
 
-def synthetic_faces(data: Path, cache_path: Path, count: int) -> list[tuple[np.ndarray, maskgen.Face, str]]:
-    """Up to `count` lfw-expressions training photos with one usable face, in a fixed shuffled order."""
+def keep_colour(crops: np.ndarray) -> np.ndarray:
+    return crops
+
+
+def synthetic_faces(data: Path, cache_path: Path, count: int,
+                    colour: bool = False) -> list[tuple[np.ndarray, maskgen.Face, str]]:
+    """Up to `count` lfw-expressions training photos with one usable face, in a fixed shuffled order; with
+    `colour`, the colour copies in `color112/` of the training photos that have one."""
     rows = [line.split(",") for line in (data / "labels.csv").read_text().splitlines()[1:]]
-    names = sorted(r[0] for r in rows if len(r) > 5 and r[5] == "train")
+    names = sorted(r[0] for r in rows if len(r) > 5 and r[5] == "train"
+                   and (not colour or (len(r) > 6 and r[6].strip() == "1")))
+    folder = data / ("color112" if colour else "images")
     order = np.random.default_rng(0).permutation(len(names))
     cache = LandmarkCache(cache_path, data)
     kept = []
     bar = tqdm(total=count, desc="lfw-expressions faces", unit="img")
     for index in order:
-        path = data / "images" / names[index]
+        path = folder / names[index]
         try:
             image = maskgen.read_image(path)
         except ImageError:
@@ -102,16 +114,18 @@ def roc_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
 
 
 def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, real: np.ndarray,
-        bare: np.ndarray, masker: Masker | None = None) -> tuple[dict, torch.nn.Module]:
+        bare: np.ndarray, masker: Masker | None = None,
+        to_input: Callable[[np.ndarray], np.ndarray] = grey) -> tuple[dict, torch.nn.Module]:
     """One detector: `condition` keys the photos and mask seeds drawn; `masker` renders them (default: the
-    condition's style as it is)."""
+    condition's style as it is); `to_input` turns the training crops into what the detector sees (`grey`, or
+    `keep_colour`: the real crops must have had the same)."""
     rng = np.random.default_rng(derive_seed(seed, "tstr", condition) % 2**63)
     order = rng.permutation(len(faces))
     mask = masker or rendered(condition)
     plain = [align(faces[i][0], faces[i][1]) for i in order[:per_class]]
     masked = [align(mask(faces[i][0], faces[i][1], derive_seed(seed, faces[i][2], condition)), faces[i][1])
               for i in order[per_class:2 * per_class]]
-    crops = grey(np.stack(plain + masked))
+    crops = to_input(np.stack(plain + masked))
     labels = np.concatenate([np.zeros(len(plain)), np.ones(len(masked))])
     model = fit(crops, labels, rng, epochs)
     real_scores, bare_scores = predict(model, real), predict(model, bare)
@@ -137,7 +151,8 @@ def plot(report: dict, path: Path) -> None:
     ax.axhline(0.5, color="black", linewidth=0.8)
     ax.set_xticks(x, names, rotation=25, fontsize=8)
     ax.set_ylim(0, 1)
-    ax.set_title("trained on synthetic masks only (lfw-expressions), tested on real photos", fontsize=9)
+    ax.set_title(f"trained on synthetic masks only (lfw-expressions, {report['crops'].split()[0]} crops), "
+                 "tested on real photos", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -153,12 +168,13 @@ def write_ablation(args: argparse.Namespace, report: dict, faces: list, real: np
     """What each part of the varied renderer does for the usefulness measure: realism.py's varied ablations,
     each with the photos and mask seeds of its style's own condition, so "as rendered" is the varied run."""
     report["variants"] = {}
-    path = args.out.with_name("realism-tstr-ablation.json")
+    path = args.out.with_name(f"{args.out.stem}-ablation.json")
+    to_input = keep_colour if args.colour else grey
     for name, (style, change, patch) in ABLATIONS.items():
         if style == maskgen.BASELINE:
             continue
-        runs = [run(style, faces, seed, args.per_class, args.epochs, real, bare, ablated(style, change, patch))[0]
-                for seed in range(args.seeds)]
+        runs = [run(style, faces, seed, args.per_class, args.epochs, real, bare, ablated(style, change, patch),
+                    to_input)[0] for seed in range(args.seeds)]
         report["variants"][name] = summarise(runs)
         row = report["variants"][name]["balanced_accuracy"]
         print(f"{name}: balanced {row['mean']:.3f} +- {row['std']:.3f}", flush=True)
@@ -169,7 +185,9 @@ def write_ablation(args: argparse.Namespace, report: dict, faces: list, real: np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA / "lfw-expressions")
-    parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "landmarks-lfw-expressions.sqlite")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="landmark cache (default: runs/landmarks-lfw-expressions.sqlite, or "
+                             "runs/landmarks-color112.sqlite with --colour)")
     parser.add_argument("--with-mask", type=Path, default=DATA / "real-masks" / "with_mask")
     parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
     parser.add_argument("--conditions", default=",".join(("mlfw-white", "varied", "varied-wide", *maskgen.KINDS)))
@@ -178,22 +196,31 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=1500)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="at most this many real photos per folder")
-    parser.add_argument("--out", type=Path, default=RESULTS / "realism-tstr.json")
+    parser.add_argument("--colour", action="store_true",
+                        help="train on the colour copies (color112/) and keep every crop in colour")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: results/realism-tstr.json, or realism-tstr-colour.json with --colour; the "
+                             "plot, the misses sheet and the ablation file are named after it")
     parser.add_argument("--ablation", action="store_true",
                         help="instead: the varied variants of realism.py's ablation, --seeds each "
-                             "(-> realism-tstr-ablation.json beside --out)")
+                             "(-> realism-tstr-ablation.json, named after --out)")
     args = parser.parse_args()
+    args.out = args.out or RESULTS / ("realism-tstr-colour.json" if args.colour else "realism-tstr.json")
+    cache = args.cache or ROOT / "runs" / ("landmarks-color112.sqlite" if args.colour else
+                                           "landmarks-lfw-expressions.sqlite")
+    to_input = keep_colour if args.colour else grey
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    faces = synthetic_faces(args.data, args.cache, 2 * args.per_class)
+    faces = synthetic_faces(args.data, cache, 2 * args.per_class, args.colour)
     if len(faces) < 2 * args.per_class:
         raise SystemExit(f"only {len(faces)} usable lfw-expressions faces for 2 x {args.per_class}")
     real_faces, real_dropped = load_faces(args.with_mask, args.limit)
     bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
-    real = grey(np.stack([align(image, face) for image, face in real_faces]))
-    bare = grey(np.stack([align(image, face) for image, face in bare_faces]))
+    real = to_input(np.stack([align(image, face) for image, face in real_faces]))
+    bare = to_input(np.stack([align(image, face) for image, face in bare_faces]))
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(),
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+              "crops": "colour (lfw-expressions color112/)" if args.colour else "grey (lfw-expressions images/)",
               "per_class": args.per_class, "epochs": args.epochs, "seeds": args.seeds, "kind_seeds": args.kind_seeds,
               "real_photos": {"with_mask": len(real), "with_mask_dropped": real_dropped,
                               "without_mask": len(bare), "without_mask_dropped": bare_dropped},
@@ -205,7 +232,7 @@ def main() -> None:
     for condition in args.conditions.split(","):
         runs = []
         for seed in range(args.kind_seeds if condition in maskgen.KINDS else args.seeds):
-            scores, model = run(condition, faces, seed, args.per_class, args.epochs, real, bare)
+            scores, model = run(condition, faces, seed, args.per_class, args.epochs, real, bare, to_input=to_input)
             runs.append(scores)
             if condition == "varied" and seed == 0:
                 realness = predict(model, real)
@@ -219,7 +246,7 @@ def main() -> None:
     if missed:
         crops = [cv2.resize(align(image, face), (96, 96)) for image, face in missed]
         sheet = contact_sheet(crops, ["missed"] * len(crops), columns=12, size=96)
-        maskgen.write_image(args.out.with_name("realism-tstr-misses.jpg"), sheet, quality=85)
+        maskgen.write_image(args.out.with_name(f"{args.out.stem}-misses.jpg"), sheet, quality=85)
 
 
 if __name__ == "__main__":

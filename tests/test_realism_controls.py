@@ -93,3 +93,31 @@ def test_roc_auc_refuses_a_side_without_scores():
 
     with pytest.raises(ValueError, match="positive and one negative"):
         realism_tstr.roc_auc(np.array([0.3]), np.array([]))
+
+
+def test_the_colour_protocol_trains_on_the_colour_copies_of_training_photos_only(tmp_path):
+    import shutil
+
+    import realism_tstr
+
+    from maskgen.samples import sample_paths
+
+    samples = {p.stem: p for p in sample_paths()}
+    (tmp_path / "images").mkdir()
+    (tmp_path / "color112").mkdir()
+    rows = ["image,emotion,expression,identity,source,split,color112"]
+    for name, split, colour in (("Tommy_Robredo_0001", "train", "1"), ("Madonna_0002", "train", "0"),
+                                ("Linda_Sanchez_0001", "test", "1")):
+        shutil.copy(samples[name], tmp_path / "images" / f"{name}.jpg")
+        if colour == "1":
+            shutil.copy(samples["Bill_Frist_0002_color112"], tmp_path / "color112" / f"{name}.jpg")
+        rows.append(f"{name}.jpg,neutral,neutral,{name},lfw,{split},{colour}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+
+    grey_faces = realism_tstr.synthetic_faces(tmp_path, tmp_path / "grey.sqlite", 5)
+    colour_faces = realism_tstr.synthetic_faces(tmp_path, tmp_path / "colour.sqlite", 5, colour=True)
+
+    assert sorted(name for _, _, name in grey_faces) == ["Madonna_0002.jpg", "Tommy_Robredo_0001.jpg"]
+    assert [name for _, _, name in colour_faces] == ["Tommy_Robredo_0001.jpg"]  # train split, with a colour copy
+    image = colour_faces[0][0]
+    assert image.shape[:2] == (112, 112) and np.ptp(image.astype(int), axis=2).max() > 10  # the colour copy
