@@ -59,18 +59,27 @@ def keep_colour(crops: np.ndarray) -> np.ndarray:
     return crops
 
 
+def photo_folder(data: Path, colour: bool) -> Path:
+    return data / ("color112" if colour else "images")
+
+
+def training_names(data: Path, colour: bool) -> list[str]:
+    """The lfw-expressions training photos (with `colour`, those that have a colour copy), sorted."""
+    rows = [line.split(",") for line in (data / "labels.csv").read_text().splitlines()[1:]]
+    return sorted(r[0] for r in rows if len(r) > 5 and r[5] == "train"
+                  and (not colour or (len(r) > 6 and r[6].strip() == "1")))
+
+
 def synthetic_faces(data: Path, cache_path: Path, count: int,
                     colour: bool = False) -> list[tuple[np.ndarray, maskgen.Face, str]]:
     """Up to `count` lfw-expressions training photos with one usable face, in a fixed shuffled order; with
     `colour`, the colour copies in `color112/` of the training photos that have one."""
-    rows = [line.split(",") for line in (data / "labels.csv").read_text().splitlines()[1:]]
-    names = sorted(r[0] for r in rows if len(r) > 5 and r[5] == "train"
-                   and (not colour or (len(r) > 6 and r[6].strip() == "1")))
-    folder = data / ("color112" if colour else "images")
+    names = training_names(data, colour)
+    folder = photo_folder(data, colour)
     order = np.random.default_rng(0).permutation(len(names))
     cache = LandmarkCache(cache_path, data)
     kept = []
-    bar = tqdm(total=count, desc="lfw-expressions faces", unit="img")
+    bar = tqdm(total=count, desc=f"usable faces in {folder.name}", unit="img")
     for index in order:
         path = folder / names[index]
         try:
@@ -182,6 +191,23 @@ def write_ablation(args: argparse.Namespace, report: dict, faces: list, real: np
     print(f"wrote {path}")
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Every folder and the photo count, before minutes of face detection and training; the output folder made."""
+    photos = photo_folder(args.data, args.colour)
+    for folder, what in ((photos, "--data's photos" + (" (--colour reads its color112/ copies)" if args.colour
+                                                          else "")),
+                         (args.with_mask, "--with-mask"), (args.without_mask, "--without-mask")):
+        if not folder.is_dir():
+            raise SystemExit(f"{what}: no folder {folder}")
+    if not (args.data / "labels.csv").is_file():
+        raise SystemExit(f"--data: no labels.csv in {args.data}")
+    available = len(training_names(args.data, args.colour))
+    if args.per_class < 1 or 2 * args.per_class > available:
+        raise SystemExit(f"--per-class {args.per_class}: {photos} has {available} training photos, so at most "
+                         f"{available // 2} a class (fewer if some have no usable face)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA / "lfw-expressions")
@@ -202,17 +228,20 @@ def main() -> None:
                         help="default: results/realism-tstr.json, or realism-tstr-colour.json with --colour; the "
                              "plot, the misses sheet and the ablation file are named after it")
     parser.add_argument("--ablation", action="store_true",
-                        help="instead: the varied variants of realism.py's ablation, --seeds each "
-                             "(-> realism-tstr-ablation.json, named after --out)")
+                        help="instead of --conditions: the varied variants of realism.py's ablation, --seeds each "
+                             "(-> --out's name + -ablation.json: realism-tstr-ablation.json, or "
+                             "realism-tstr-colour-ablation.json with --colour)")
     args = parser.parse_args()
     args.out = args.out or RESULTS / ("realism-tstr-colour.json" if args.colour else "realism-tstr.json")
     cache = args.cache or ROOT / "runs" / ("landmarks-color112.sqlite" if args.colour else
                                            "landmarks-lfw-expressions.sqlite")
     to_input = keep_colour if args.colour else grey
+    check_inputs(args)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     faces = synthetic_faces(args.data, cache, 2 * args.per_class, args.colour)
     if len(faces) < 2 * args.per_class:
-        raise SystemExit(f"only {len(faces)} usable lfw-expressions faces for 2 x {args.per_class}")
+        raise SystemExit(f"only {len(faces)} usable faces in {photo_folder(args.data, args.colour)} for "
+                         f"2 x {args.per_class}: use --per-class {len(faces) // 2} or fewer")
     real_faces, real_dropped = load_faces(args.with_mask, args.limit)
     bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
     real = to_input(np.stack([align(image, face) for image, face in real_faces]))
@@ -243,7 +272,9 @@ def main() -> None:
               f"{row['balanced_accuracy']['std']:.3f}, real-mask recall {row['real_mask_recall']['mean']:.3f}")
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(report, args.out.with_suffix(".png"))
-    if missed:
+    if missed is None:
+        print("no misses sheet: it shows the varied-trained detector's misses (add varied to --conditions)")
+    elif missed:
         crops = [cv2.resize(align(image, face), (96, 96)) for image, face in missed]
         sheet = contact_sheet(crops, ["missed"] * len(crops), columns=12, size=96)
         maskgen.write_image(args.out.with_name(f"{args.out.stem}-misses.jpg"), sheet, quality=85)
