@@ -173,12 +173,12 @@ def summarise(runs: list[dict]) -> dict:
                   "runs": [r[key] for r in runs]} for key in runs[0]}
 
 
-def write_ablation(args: argparse.Namespace, report: dict, faces: list, real: np.ndarray, bare: np.ndarray) -> None:
+def write_ablation(args: argparse.Namespace, report: dict, faces: list, real: np.ndarray, bare: np.ndarray,
+                   to_input: Callable[[np.ndarray], np.ndarray]) -> None:
     """What each part of the varied renderer does for the usefulness measure: realism.py's varied ablations,
     each with the photos and mask seeds of its style's own condition, so "as rendered" is the varied run."""
     report["variants"] = {}
     path = args.out.with_name(f"{args.out.stem}-ablation.json")
-    to_input = keep_colour if args.colour else grey
     for name, (style, change, patch) in ABLATIONS.items():
         if style == maskgen.BASELINE:
             continue
@@ -255,7 +255,7 @@ def main() -> None:
                               "without_mask": len(bare), "without_mask_dropped": bare_dropped},
               "conditions": {}}
     if args.ablation:
-        write_ablation(args, report, faces, real, bare)
+        write_ablation(args, report, faces, real, bare, to_input)
         return
     missed = None
     for condition in args.conditions.split(","):
