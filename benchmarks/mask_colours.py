@@ -5,7 +5,8 @@
 Each photo is aligned as in benchmarks/realism.py (eyes at fixed places, 64 px); the mask colour is the median
 of a patch between the nose and the chin, read in HSV and put into one of a few broad groups (black, charcoal,
 grey, white, light blue, blue/navy, green/teal, pink/red/purple, yellow/orange/brown); the patch's spread of
-lightness tells plain from patterned. Real: ../shared/data/real-masks/with_mask. Synthetic: each style rendered
+lightness tells plain from patterned, and its spread at three scales (coarse: shading, middle: bulges and
+creases, fine: texture and grain; on crops whose patch lies inside the photo) how uniform masks are inside. Real: ../shared/data/real-masks/with_mask. Synthetic: each style rendered
 on ../shared/data/real-masks/without_mask, so lighting and photo quality match as far as they can.
 The photos' light tints every mask alike on both sides, so the groups compare like with like, but they are
 not the fabric's true colour (a white mask in shade reads as grey).
@@ -29,12 +30,14 @@ from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import maskgen  # noqa: E402
-from realism import CROP, DATA, RESULTS, align, load_faces  # noqa: E402
+from realism import ABLATIONS, CROP, DATA, RESULTS, align, in_photo, load_faces, render_variant  # noqa: E402
 
 GROUPS = ("black", "charcoal", "grey", "white", "light-blue", "blue-navy", "green-teal", "pink-red-purple",
           "yellow-orange-brown")
 PATCH = (slice(int(0.62 * CROP), int(0.86 * CROP)), slice(int(0.34 * CROP), int(0.66 * CROP)))
 PATTERNED_SPREAD = 0.09  # lightness spread (0..1) of the patch above which a mask counts as patterned
+SCALES = (1.0, 3.0)  # Gaussian sigmas (px of the 64 px crop) that split lightness into fine / middle / coarse
+FLAT_FABRIC = "varied, without the fabric's bulges and sheen (v2.1)"  # a realism.py ablation, measured too
 
 
 def colour_group(rgb: np.ndarray) -> str:
@@ -54,15 +57,37 @@ def colour_group(rgb: np.ndarray) -> str:
     return "yellow-orange-brown"
 
 
-def describe(crops: np.ndarray) -> dict:
+def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
+    """Colour groups and the patterned share of all `crops`; lightness and its spread inside the mask on the
+    crops whose patch lies inside the photo (`inside`: in_photo's masks), where the padding cannot count."""
     patches = crops[:, PATCH[0], PATCH[1]].reshape(len(crops), -1, 3)
     medians = np.median(patches, axis=1)
     lightness = patches.mean(axis=2) / 255.0
     spread = np.percentile(lightness, 90, axis=1) - np.percentile(lightness, 10, axis=1)
-    groups = Counter(colour_group(m) for m in medians)
+    named = [colour_group(m) for m in medians]
+    groups = Counter(named)
+    whole = inside[:, PATCH[0], PATCH[1]].mean(axis=(1, 2)) >= 0.95
+    bands = inside_spread(crops[whole])
+    of_group = np.array(named)[whole]
     return {"photos": int(len(crops)),
             "groups": {g: groups.get(g, 0) / len(crops) for g in GROUPS},
-            "patterned": float((spread > PATTERNED_SPREAD).mean())}
+            "patterned": float((spread > PATTERNED_SPREAD).mean()),
+            "inside_photos": int(whole.sum()),
+            "lightness_deciles": [round(float(v), 1) for v in
+                                  np.percentile(lightness[whole].mean(axis=1) * 255, np.arange(10, 100, 10))],
+            "inside_spread_median": {
+                group: {band: round(float(np.median(values[members])), 2) for band, values in bands.items()}
+                for group, members in (("all", np.ones(len(of_group), bool)), ("white", of_group == "white"),
+                                       ("black", of_group == "black")) if members.any()}}
+
+
+def inside_spread(crops: np.ndarray) -> dict[str, np.ndarray]:
+    """Per crop, the standard deviation (grey levels) of the patch's lightness at three scales."""
+    grey = crops.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    fine_cut, coarse_cut = (np.stack([cv2.GaussianBlur(g, (0, 0), sigma) for g in grey]) if len(grey) else grey
+                            for sigma in SCALES)
+    layers = {"coarse": coarse_cut, "middle": fine_cut - coarse_cut, "fine": grey - fine_cut}
+    return {name: layer[:, PATCH[0], PATCH[1]].std(axis=(1, 2)) for name, layer in layers.items()}
 
 
 def distance(a: dict, b: dict) -> float:
@@ -96,6 +121,8 @@ def main() -> None:
     parser.add_argument("--with-mask", type=Path, default=DATA / "real-masks" / "with_mask")
     parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
     parser.add_argument("--styles", default="varied,varied-wide,mlfw-white")
+    parser.add_argument("--ablations", default=FLAT_FABRIC,
+                        help="also these realism.py ablations, separated by ';' (their names hold commas)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "mask-colours.json")
     args = parser.parse_args()
@@ -105,16 +132,23 @@ def main() -> None:
               "date": dt.date.today().isoformat(), "groups": list(GROUPS), "patterned_spread": PATTERNED_SPREAD,
               "photos": {"with_mask": len(real_faces), "with_mask_dropped": real_dropped,
                          "without_mask": len(bare_faces), "without_mask_dropped": bare_dropped},
-              "real": describe(np.stack([align(image, face) for image, face in real_faces])),
-              "unmasked_skin": describe(np.stack([align(image, face) for image, face in bare_faces])),
+              "real": describe(np.stack([align(image, face) for image, face in real_faces]),
+                               np.stack([in_photo(image, face) for image, face in real_faces])),
               "synthetic": {}}
-    for style in args.styles.split(","):
-        crops = [align(maskgen.render(image, [face], style=style, seed=index).image, face)
+    bare_inside = np.stack([in_photo(image, face) for image, face in bare_faces])
+    report["unmasked_skin"] = describe(np.stack([align(image, face) for image, face in bare_faces]), bare_inside)
+    unknown = [name for name in args.ablations.split(";") if name and name not in ABLATIONS]
+    if unknown:
+        raise SystemExit(f"--ablations: unknown {unknown}; realism.py has {list(ABLATIONS)}")
+    for style in [s for s in args.styles.split(",") if s] + [a for a in args.ablations.split(";") if a]:
+        look, change, patch = ABLATIONS[style] if style in ABLATIONS else (style, {}, {})
+        crops = [align(render_variant(image, face, index, look, change, patch), face)
                  for index, (image, face) in enumerate(tqdm(bare_faces, desc=style, unit="img"))]
-        row = describe(np.stack(crops))
+        row = describe(np.stack(crops), bare_inside)
         row["distance_to_real"] = distance(row, report["real"])
         report["synthetic"][style] = row
-        print(f"{style:>12}: distance to real {row['distance_to_real']:.3f}, patterned {row['patterned']:.1%}")
+        print(f"{style:>12}: distance to real {row['distance_to_real']:.3f}, patterned {row['patterned']:.1%}, "
+              f"spread inside {row['inside_spread_median']['all']}")
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(report, args.out.with_suffix(".png"))
     print(json.dumps({"real": report["real"], **{k: v["groups"] for k, v in report["synthetic"].items()}}, indent=1))

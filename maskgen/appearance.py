@@ -24,6 +24,7 @@ TEXTURE_ASPECT = 1.5  # a mask is about 1.5 times as wide as it is tall; pattern
 
 # (name, RGB in 0..255, weight): what people wear, most common first.
 PLEAT_SHADE = 0.14  # darkening just under each pleat's fold
+UNDULATION_CELLS = 8  # bulges of worn fabric across the mask's width (see `Material.undulation`)
 
 PALETTE: tuple[tuple[str, tuple[int, int, int], float], ...] = (
     ("white", (238, 240, 242), 6.0),
@@ -74,6 +75,11 @@ class Material:
     valve_colour: tuple[float, float, float] = (0.2, 0.2, 0.22)
     wrinkles: float = 0.0  # horizontal folds of a gaiter, 0..1
     fibre: float = 0.03  # strength of the fine fabric grain
+    # Worn fabric is never flat: soft, irregular bulges and dents (relief height, 0 for none) and the sheen of
+    # its fibres where it faces between the light and the camera (added light, 0 for none). Without them masks
+    # are more even inside than real ones in photos, up to 3 times for black ones (docs/benchmarks.md).
+    undulation: float = 0.0
+    sheen: float = 0.0
     strap_colour: tuple[float, float, float] = (0.93, 0.94, 0.95)
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -113,6 +119,9 @@ def render_material(material: Material, shape: tuple[int, int],
         grain *= material.fibre
         grain += 1.0
         albedo *= grain[..., None]
+    if material.undulation > 0:
+        bulges = _value_noise(shape, UNDULATION_CELLS, rng)
+        relief = relief + material.undulation * (2.0 * bulges - 1.0)
     return np.clip(albedo, 0.0, 1.0, out=albedo), relief
 
 

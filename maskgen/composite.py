@@ -21,7 +21,9 @@ ALPHA_FLOOR = 1.0 / 255.0  # coverage below this is dropped, so the occlusion ma
 EDGE_SOFTNESS = 1.0  # px over which a cut edge fades out (anti-aliasing, and the fuzz of real fabric)
 SHADOW_STRENGTH = 0.3
 DROP_SHADOW = 0.22  # strength of the softer shadow cast away from the light, before SHADOW_STRENGTH's cap
-CURVE_SHADE = 0.35  # how much fabric seen edge-on is darkened (normal square to the camera)
+CURVE_SHADE = 0.8  # how much fabric seen edge-on is darkened (normal square to the camera) ...
+CURVE_POWER = 1.0  # ... growing as (1 - normal Z) ** CURVE_POWER: real masks darken steadily towards their sides
+SHEEN_SHARPNESS = 6.0  # how narrowly fibre sheen gathers around the mirror direction (a broad lobe: fabric)
 RIM_DARKEN = 0.22  # shade of the cut edge's rim
 SHOULDER = 0.75  # intensity above which bright fabric rolls off towards white instead of clipping
 GRAIN_TILE = 1024
@@ -82,9 +84,9 @@ def relief_gradient(relief: np.ndarray) -> np.ndarray:
 
 
 def shade_fragments(fragments: Fragments, albedo: np.ndarray, relief: np.ndarray, relief_px: float,
-                    lighting: Lighting, shading: float) -> np.ndarray:
+                    lighting: Lighting, shading: float, sheen: float = 0.0) -> np.ndarray:
     """Mask colour per fragment (N, C): albedo (H, W, C: RGB, or one grey channel) lit by the photo's light on
-    the relief-perturbed normal."""
+    the relief-perturbed normal, plus the fibres' `sheen` (added light, scaled by `shading` like the rest)."""
     channels = albedo.shape[2]
     bumpy = relief_px > 0 and bool(relief.any())
     # one bilinear lookup for albedo and relief slope together when OpenCV can take them in one map (<= 4)
@@ -105,9 +107,21 @@ def shade_fragments(fragments: Fragments, albedo: np.ndarray, relief: np.ndarray
     # turning away from the camera also darkens whatever the light: less of the light it gets comes back, and
     # more of it is blocked by the cheek and nose (this is what rounds a white mask in a soft, frontal light).
     turned = 1.0 - clamp(normal[2], 0.0, 1.0)
-    light = (1.0 - shading) + shading * lighting.irradiance(normal) * (1.0 - CURVE_SHADE * turned * turned)
+    irradiance = lighting.irradiance(normal)
+    light = (1.0 - shading) + shading * irradiance * (1.0 - CURVE_SHADE * turned ** CURVE_POWER)
     colour *= light[:, None]
+    if sheen * shading > 0:
+        # added, not multiplied: on a black mask the sheen is most of what shows its shape and its creases
+        colour += (sheen * shading * irradiance * _mirror_alignment(normal, lighting) ** SHEEN_SHARPNESS)[:, None]
     return highlight_shoulder(colour)
+
+
+def _mirror_alignment(normal: np.ndarray, lighting: Lighting) -> np.ndarray:
+    """(N,) cosine between each (3, N) normal and the half-way vector of the light and the camera (+Z)."""
+    half = np.array(lighting.direction, np.float64)
+    half = half / max(float(np.linalg.norm(half)), 1e-6) + (0.0, 0.0, 1.0)
+    half = (half / max(float(np.linalg.norm(half)), 1e-6)).astype(np.float32)
+    return clamp(half[0] * normal[0] + half[1] * normal[1] + half[2] * normal[2], 0.0, 1.0)
 
 
 def highlight_shoulder(colour: np.ndarray) -> np.ndarray:

@@ -194,7 +194,8 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     cast = np.asarray(style.cast, np.float32)
     if style.greyscale:  # a grey photo is shaded and composited in one channel (blending broadcasts it)
         albedo, strap_colour, cast = composite.to_grey(albedo), composite.to_grey(strap_colour), np.float32(1.0)
-    colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px * scale, lighting, params.shading)
+    colour = composite.shade_fragments(fragments, albedo, relief, 0.012 * face_px * scale, lighting, params.shading,
+                                       params.material.sheen)
     colour *= cast
     strap_colour *= cast
     edge, rim = composite.edge_coverage(params.shape.outline, fragments, RIM_WIDTH * face_px * scale)
