@@ -37,7 +37,7 @@ GROUPS = ("black", "charcoal", "grey", "white", "light-blue", "blue-navy", "gree
 PATCH = (slice(int(0.62 * CROP), int(0.86 * CROP)), slice(int(0.34 * CROP), int(0.66 * CROP)))
 PATTERNED_SPREAD = 0.09  # lightness spread (0..1) of the patch above which a mask counts as patterned
 SCALES = (1.0, 3.0)  # Gaussian sigmas (px of the 64 px crop) that split lightness into fine / middle / coarse
-FLAT_FABRIC = "varied, without the fabric's bulges and sheen (v2.1)"  # a realism.py ablation, measured too
+V21_FABRIC = "varied, with the fabric's bulges and sheen of v2.1 (not adopted)"  # a realism.py ablation, measured too
 
 
 def colour_group(rgb: np.ndarray) -> str:
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--with-mask", type=Path, default=DATA / "real-masks" / "with_mask")
     parser.add_argument("--without-mask", type=Path, default=DATA / "real-masks" / "without_mask")
     parser.add_argument("--styles", default="varied,varied-wide,mlfw-white")
-    parser.add_argument("--ablations", default=FLAT_FABRIC,
+    parser.add_argument("--ablations", default=V21_FABRIC,
                         help="also these realism.py ablations, separated by ';' (their names hold commas)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "mask-colours.json")

@@ -287,11 +287,11 @@ _FLAT_TOP = {"maskgen.geometry._level_in_view": lambda frontal, surface, axes, x
 _OLD_SHADING = {"maskgen.composite.CURVE_SHADE": 0.0, "maskgen.composite.RIM_DARKEN": 0.0,
                 "maskgen.composite.SHOULDER": 1.0, "maskgen.composite.DROP_SHADOW": 0.0,
                 "maskgen.appearance.PLEAT_SHADE": 0.0}
-_FLAT_FABRIC = {"maskgen.kinds.FABRIC_UNDULATION": 0.0, "maskgen.kinds.FABRIC_SHEEN": 0.0,
-                "maskgen.composite.CURVE_SHADE": 0.35, "maskgen.composite.CURVE_POWER": 2.0}
+_FABRIC = {"maskgen.kinds.FABRIC_UNDULATION": 2.0, "maskgen.kinds.FABRIC_SHEEN": 0.15,
+           "maskgen.composite.CURVE_SHADE": 0.8, "maskgen.composite.CURVE_POWER": 1.0}  # realism v2.1, not adopted
 ABLATIONS = {
     "varied (as rendered)": ("varied", {}, {}),
-    "varied, without the fabric's bulges and sheen (v2.1)": ("varied", {}, _FLAT_FABRIC),
+    "varied, with the fabric's bulges and sheen of v2.1 (not adopted)": ("varied", {}, _FABRIC),
     "varied, without the one-arc top edge (flaw 1)": ("varied", {}, _FLAT_TOP),
     "varied, without the shading of v2 (flaw 2)": ("varied", {}, _OLD_SHADING),
     "varied, with the wide palette (flaw 3): varied-wide": ("varied-wide", {}, {}),

@@ -86,8 +86,7 @@ def patterns_sheet() -> np.ndarray:
     for index, pattern in enumerate((*PATTERNS, "image", "image")):
         texture = textures[index % len(textures)] if pattern == "image" else None
         material = Material(pattern=pattern, colours=colours, pattern_scale=6.0, seed=index, text="MASKGEN",
-                            texture_file=texture, centre_seam=True, edge_band=0.03,
-                            undulation=maskgen.kinds.FABRIC_UNDULATION, sheen=maskgen.kinds.FABRIC_SHEEN)
+                            texture_file=texture, centre_seam=True, edge_band=0.03)
         params = MaskParams(kind="cloth", shape=base.shape, material=material, seed=index)
         images.append(maskgen.apply_masks(image, faces, [params]).image)
         captions.append(pattern if texture is None else Path(texture).stem)

@@ -76,8 +76,8 @@ class Material:
     wrinkles: float = 0.0  # horizontal folds of a gaiter, 0..1
     fibre: float = 0.03  # strength of the fine fabric grain
     # Worn fabric is never flat: soft, irregular bulges and dents (relief height, 0 for none) and the sheen of
-    # its fibres where it faces between the light and the camera (added light, 0 for none). Without them masks
-    # are more even inside than real ones in photos, up to 3 times for black ones (docs/benchmarks.md).
+    # its fibres where it faces between the light and the camera (added light, 0 for none). Drawn masks have
+    # none by default: see `kinds.FABRIC_UNDULATION` and docs/benchmarks.md, "Realism v2.1".
     undulation: float = 0.0
     sheen: float = 0.0
     strap_colour: tuple[float, float, float] = (0.93, 0.94, 0.95)

@@ -32,12 +32,14 @@ KIND_WEIGHTS = {"cloth": 0.38, "surgical": 0.36, "kn95": 0.08, "n95": 0.07, "spo
 KIND_WEIGHTS_WIDE = {"surgical": 0.34, "cloth": 0.2, "kn95": 0.14, "n95": 0.1, "sport": 0.1, "gaiter": 0.12}
 ANY_SATURATION = (0.1, 0.9)  # range of saturation for "any colour" draws, low values the most likely
 ANY_VALUE = (0.15, 0.95)
-# Every drawn fabric's soft bulges (relief height) and fibre sheen (added light), see `Material`. Constants, not
-# draws, so the masks a seed gives keep the rest of their parameters; chosen so the spread of brightness inside
-# a mask, at three scales, comes near real masks' in photos: it does over all masks and for black ones, white
-# ones now vary more than real ones (docs/benchmarks.md, "Realism v2.1: masks too uniform inside").
-FABRIC_UNDULATION = 2.0
-FABRIC_SHEEN = 0.15
+# The soft bulges (relief height) and fibre sheen (added light) every drawn fabric gets, see `Material`: off.
+# Realism v2.1 drew them at 2.0 and 0.15 (with `composite.CURVE_SHADE` 0.8, `CURVE_POWER` 1): the spread of
+# brightness inside a mask then came near real masks', but the masks looked glossy and lumpy, the two-sample test
+# and the real-photo detector told them from real ones more easily, and the train-on-synthetic detector gained
+# no more than a draw of the bulges moves it (docs/benchmarks.md, "Realism v2.1"). Constants, not draws: set
+# them to try it; a seed draws the same masks in every other respect.
+FABRIC_UNDULATION = 0.0
+FABRIC_SHEEN = 0.0
 # Colours seen on real masks that the shared palette lacks (RGB 0-255).
 REAL_EXTRA_COLOURS = {"pale-green": (206, 224, 194), "cream": (238, 232, 214)}
 _NAMED_COLOURS = {name: rgb for name, rgb, _ in PALETTE} | REAL_EXTRA_COLOURS
