@@ -126,6 +126,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "mask-colours.json")
     args = parser.parse_args()
+    # names first: a typo found after minutes of face detection costs those minutes
+    unknown = [name for name in args.styles.split(",") if name and name not in maskgen.STYLES]
+    if unknown:
+        raise SystemExit(f"--styles: unknown {unknown}; maskgen has {list(maskgen.STYLES)}")
+    unknown = [name for name in args.ablations.split(";") if name and name not in ABLATIONS]
+    if unknown:
+        raise SystemExit(f"--ablations: unknown {unknown}; realism.py has {list(ABLATIONS)}")
     real_faces, real_dropped = load_faces(args.with_mask, args.limit)
     bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
@@ -137,9 +144,6 @@ def main() -> None:
               "synthetic": {}}
     bare_inside = np.stack([in_photo(image, face) for image, face in bare_faces])
     report["unmasked_skin"] = describe(np.stack([align(image, face) for image, face in bare_faces]), bare_inside)
-    unknown = [name for name in args.ablations.split(";") if name and name not in ABLATIONS]
-    if unknown:
-        raise SystemExit(f"--ablations: unknown {unknown}; realism.py has {list(ABLATIONS)}")
     for style in [s for s in args.styles.split(",") if s] + [a for a in args.ablations.split(";") if a]:
         look, change, patch = ABLATIONS[style] if style in ABLATIONS else (style, {}, {})
         crops = [align(render_variant(image, face, index, look, change, patch), face)
