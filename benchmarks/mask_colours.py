@@ -30,6 +30,7 @@ from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import maskgen  # noqa: E402
+from maskgen.photo import luminance  # noqa: E402
 from realism import ABLATIONS, CROP, DATA, RESULTS, align, in_photo, load_faces, render_variant  # noqa: E402
 
 GROUPS = ("black", "charcoal", "grey", "white", "light-blue", "blue-navy", "green-teal", "pink-red-purple",
@@ -83,7 +84,7 @@ def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
 
 def inside_spread(crops: np.ndarray) -> dict[str, np.ndarray]:
     """Per crop, the standard deviation (grey levels) of the patch's lightness at three scales."""
-    grey = crops.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = luminance(crops.astype(np.float32))
     fine_cut, coarse_cut = (np.stack([cv2.GaussianBlur(g, (0, 0), sigma) for g in grey]) if len(grey) else grey
                             for sigma in SCALES)
     layers = {"coarse": coarse_cut, "middle": fine_cut - coarse_cut, "fine": grey - fine_cut}
