@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -213,6 +214,28 @@ def test_placement_accepts_its_limits_and_zero_weights_beside_a_positive_one():
     assert placement.top == (0.0, 1.0)
     rng = np.random.default_rng(0)
     assert {placement.draw_wear(rng) for _ in range(50)} == {"correct"}
+
+
+@pytest.mark.parametrize("style", ["varied", "cloth", "varied-wide"])
+def test_default_wear_follows_real_photos_and_changes_nothing_else(style):
+    """No wear asked for: the nose is out about as often as on real masked photos (kinds.REAL_WEAR), and every
+    mask is otherwise the very mask drawn with wear="correct" (the wear is the last draw)."""
+    from maskgen.kinds import REAL_WEAR, sample_params
+    count = 2000
+    default = [sample_params(style, np.random.default_rng(i)) for i in range(count)]
+    correct = [sample_params(style, np.random.default_rng(i), maskgen.Placement(wear="correct")) for i in range(count)]
+    wears = [p.shape.wear for p in default]
+    assert set(wears) <= set(REAL_WEAR)
+    share = wears.count("nose_out") / count
+    assert abs(share - REAL_WEAR["nose_out"]) < 0.02, share  # about 4.5 standard errors
+    assert {p.shape.wear for p in correct} == {"correct"}
+    for d, c in zip(default, correct):
+        assert dataclasses.replace(d, shape=dataclasses.replace(d.shape, wear="correct")) == c
+
+
+def test_mlfw_white_is_always_worn_correctly():
+    from maskgen.kinds import sample_params
+    assert {sample_params("mlfw-white", np.random.default_rng(i)).shape.wear for i in range(300)} == {"correct"}
 
 
 def test_mediapipe_start_up_lines_do_not_reach_stderr():
