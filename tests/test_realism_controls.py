@@ -121,3 +121,12 @@ def test_the_colour_protocol_trains_on_the_colour_copies_of_training_photos_only
     assert [name for _, _, name in colour_faces] == ["Tommy_Robredo_0001.jpg"]  # train split, with a colour copy
     image = colour_faces[0][0]
     assert image.shape[:2] == (112, 112) and np.ptp(image.astype(int), axis=2).max() > 10  # the colour copy
+
+
+def test_the_kind_mix_floor_grows_as_a_kind_gets_rarer():
+    control = 0.87
+    assert realism.kind_mix_floor(control, 1.0) == pytest.approx(control)  # the only kind: no mix to tell apart
+    assert realism.kind_mix_floor(control, 0.0) == pytest.approx(control + 0.5 * (1 - control))
+    floors = [realism.kind_mix_floor(control, realism.REAL_KIND_SHARE[k]) for k in ("cloth", "surgical", "n95")]
+    assert floors == sorted(floors) and floors[-1] - control == pytest.approx(0.0611, abs=1e-3)
+    assert sum(realism.REAL_KIND_SHARE.values()) == pytest.approx(1.0)
