@@ -68,9 +68,7 @@ class UsageError(Exception):
     """Bad arguments discovered after parsing (exit 2)."""
 
 
-def _wear(text: str | None) -> str | dict[str, float] | None:
-    if text is None:  # not asked for: as often as on real masked photos (kinds.REAL_WEAR)
-        return None
+def _wear(text: str) -> str | dict[str, float]:
     if "=" not in text:
         return text.strip()
     try:  # "correct=0.8,nose_out=0.1,chin=0.1"
@@ -133,10 +131,8 @@ def _add_style_arguments(parser: argparse.ArgumentParser) -> None:
                              "or one kind (default: varied)")
     parser.add_argument("--seed", type=int, default=0, help="global seed; each file's seed derives from it "
                                                             "and the file's relative path (default: 0)")
-    parser.add_argument("--wear", default=None,
-                        help="correct, nose_out, chin, or a mix such as correct=0.8,nose_out=0.1,chin=0.1 "
-                             "(default: as on real masked photos, correct=0.95,nose_out=0.05; mlfw-white: "
-                             "correct)")
+    parser.add_argument("--wear", default="correct",
+                        help="correct, nose_out, chin, or a mix such as correct=0.8,nose_out=0.1,chin=0.1")
     parser.add_argument("--top", type=_range, default=None, metavar="LOW,HIGH",
                         help="height of the top edge within the wear mode's span, 0..1")
     parser.add_argument("--chin-drop", type=_range, default=None, metavar="LOW,HIGH",

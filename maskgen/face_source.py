@@ -54,6 +54,6 @@ def unpack_placement(placement: Any, wear: Any, top: Any, chin_drop: Any, width:
         placement = Placement(**placement)
     if not isinstance(placement, Placement):
         raise ValueError(f"placement must be a maskgen.Placement, got {type(placement).__name__}")
-    if any(v is not None for v in (wear, top, chin_drop, width)):
+    if wear != "correct" or any(v is not None for v in (top, chin_drop, width)):
         raise ValueError("give either placement=Placement(...) or wear/top/chin_drop/width, not both")
     return placement.wear, placement.top, placement.chin_drop, placement.width

@@ -46,8 +46,7 @@ class FaceMask(A.ImageOnlyTransform):
 
     Args:
         style: "varied", "mlfw-white" or one kind: "surgical", "n95", "kn95", "cloth", "gaiter", "sport".
-        wear: "correct", "nose_out", "chin", a mapping of those to probabilities, or None: as often as on real
-            masked photos (one mask in twenty with the nose out; mlfw-white always correct).
+        wear: "correct", "nose_out", "chin", or a mapping of those to probabilities.
         top: range of the top edge's height within the wear mode's span (0..1); None for the kind's default.
         chin_drop: range of how far below the chin the mask reaches (half face widths); None for default.
         width: range of the share of the face's half-width covered per side; None for default.
@@ -79,7 +78,7 @@ class FaceMask(A.ImageOnlyTransform):
 
     class InitSchema(A.core.transforms_interface.BaseTransformInitSchema):
         style: Annotated[str, AfterValidator(_check_style)]
-        wear: str | dict[str, float] | None
+        wear: str | dict[str, float]
         top: Range | None
         chin_drop: Range | None
         width: Range | None
@@ -93,7 +92,7 @@ class FaceMask(A.ImageOnlyTransform):
     def __init__(
         self,
         style: str = "varied",
-        wear: str | dict[str, float] | None = None,
+        wear: str | dict[str, float] = "correct",
         top: Range | None = None,
         chin_drop: Range | None = None,
         width: Range | None = None,

@@ -56,7 +56,7 @@ class FaceMask(v2.Transform):
 
     _transformed_types = (PIL.Image.Image, tv_tensors.Image, is_pure_tensor)
 
-    def __init__(self, style: str = "varied", wear: str | Mapping[str, float] | None = None,
+    def __init__(self, style: str = "varied", wear: str | Mapping[str, float] = "correct",
                  top: Range | None = None, chin_drop: Range | None = None, width: Range | None = None,
                  texture_dirs: Sequence[str] = (), landmarks_key: str = "face_landmarks",
                  seed_key: str = "mask_seed", occlusion_key: str | None = None, cache: str | None = None,

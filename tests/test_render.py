@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import cv2
@@ -216,28 +215,6 @@ def test_placement_accepts_its_limits_and_zero_weights_beside_a_positive_one():
     assert {placement.draw_wear(rng) for _ in range(50)} == {"correct"}
 
 
-@pytest.mark.parametrize("style", ["varied", "cloth", "varied-wide"])
-def test_default_wear_follows_real_photos_and_changes_nothing_else(style):
-    """No wear asked for: the nose is out about as often as on real masked photos (kinds.REAL_WEAR), and every
-    mask is otherwise the very mask drawn with wear="correct" (the wear is the last draw)."""
-    from maskgen.kinds import REAL_WEAR, sample_params
-    count = 2000
-    default = [sample_params(style, np.random.default_rng(i)) for i in range(count)]
-    correct = [sample_params(style, np.random.default_rng(i), maskgen.Placement(wear="correct")) for i in range(count)]
-    wears = [p.shape.wear for p in default]
-    assert set(wears) <= set(REAL_WEAR)
-    share = wears.count("nose_out") / count
-    assert abs(share - REAL_WEAR["nose_out"]) < 0.02, share  # about 4.5 standard errors
-    assert {p.shape.wear for p in correct} == {"correct"}
-    for d, c in zip(default, correct):
-        assert dataclasses.replace(d, shape=dataclasses.replace(d.shape, wear="correct")) == c
-
-
-def test_mlfw_white_is_always_worn_correctly():
-    from maskgen.kinds import sample_params
-    assert {sample_params("mlfw-white", np.random.default_rng(i)).shape.wear for i in range(300)} == {"correct"}
-
-
 def test_mediapipe_start_up_lines_do_not_reach_stderr():
     """MediaPipe's C++ side writes INFO/W0000 lines straight to file descriptor 2; users see none of them."""
     import subprocess
@@ -300,3 +277,12 @@ def test_a_mask_that_lands_off_the_image_is_skipped_not_reported_masked(frontal,
     out = maskgen.apply_masks(image, [face], params)
     assert out.params[0]["status"] == "skipped" and "not visible" in out.params[0]["reason"]
     assert np.array_equal(out.image, image) and not out.occlusion.any()
+
+
+def test_the_real_wear_mix_leaves_the_nose_out_about_one_mask_in_twenty():
+    from maskgen.kinds import REAL_WEAR, sample_params
+    placement = maskgen.Placement(wear=REAL_WEAR)
+    wears = [sample_params("varied", np.random.default_rng(i), placement).shape.wear for i in range(2000)]
+    assert set(wears) <= set(REAL_WEAR)
+    assert abs(wears.count("nose_out") / len(wears) - REAL_WEAR["nose_out"]) < 0.02  # about 4.5 standard errors
+    assert {sample_params("varied", np.random.default_rng(i)).shape.wear for i in range(200)} == {"correct"}
