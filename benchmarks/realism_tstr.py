@@ -1,10 +1,11 @@
 """Realism that measures usefulness: train a mask detector on synthetic masks only, test it on real photos.
 
     python benchmarks/realism_tstr.py             # -> results/realism-tstr.json, realism-tstr.png,
-                                                  #    realism-tstr-misses.jpg
+                                                  #    realism-tstr-misses.jpg, realism-tstr-false-alarms.jpg
     python benchmarks/realism_tstr.py --ablation  # -> results/realism-tstr-ablation.json: realism.py's varied
                                                   #    ablations (one part of the renderer switched back each)
-    python benchmarks/realism_tstr.py --colour    # -> results/realism-tstr-colour.json (and its .png, -misses.jpg)
+    python benchmarks/realism_tstr.py --colour    # -> results/realism-tstr-colour.json (and its .png, -misses.jpg,
+                                                  #    -false-alarms.jpg)
 
 For each condition (mlfw-white, varied, varied-wide and each kind) a small CNN learns "masked or not" from
 lfw-expressions faces only: 1,500 photos left unmasked against 1,500 other photos masked by maskgen in that
@@ -226,7 +227,7 @@ def main() -> None:
                         help="train on the colour copies (color112/) and keep every crop in colour")
     parser.add_argument("--out", type=Path, default=None,
                         help="default: results/realism-tstr.json, or realism-tstr-colour.json with --colour; the "
-                             "plot, the misses sheet and the ablation file are named after it")
+                             "plot, the misses and false-alarm sheets and the ablation file are named after it")
     parser.add_argument("--ablation", action="store_true",
                         help="instead of --conditions: the varied variants of realism.py's ablation, --seeds each "
                              "(-> --out's name + -ablation.json: realism-tstr-ablation.json, or "
@@ -257,7 +258,7 @@ def main() -> None:
     if args.ablation:
         write_ablation(args, report, faces, real, bare, to_input)
         return
-    missed = None
+    missed = alarmed = None
     for condition in args.conditions.split(","):
         runs = []
         for seed in range(args.kind_seeds if condition in maskgen.KINDS else args.seeds):
@@ -266,6 +267,9 @@ def main() -> None:
             if condition == "varied" and seed == 0:
                 realness = predict(model, real)
                 missed = [real_faces[i] for i in np.argsort(realness)[:24] if realness[i] <= 0.5]
+                # and the real unmasked photos it is surest are masked: label noise, and photos cut at the chin
+                called = predict(model, bare)
+                alarmed = [bare_faces[i] for i in np.argsort(-called)[:24] if called[i] > 0.5]
         report["conditions"][condition] = summarise(runs)
         row = report["conditions"][condition]
         print(f"{condition:>12}: balanced {row['balanced_accuracy']['mean']:.3f} +- "
@@ -278,6 +282,10 @@ def main() -> None:
         crops = [cv2.resize(align(image, face), (96, 96)) for image, face in missed]
         sheet = contact_sheet(crops, ["missed"] * len(crops), columns=12, size=96)
         maskgen.write_image(args.out.with_name(f"{args.out.stem}-misses.jpg"), sheet, quality=85)
+    if alarmed:
+        crops = [cv2.resize(align(image, face), (96, 96)) for image, face in alarmed]
+        sheet = contact_sheet(crops, ["called masked"] * len(crops), columns=12, size=96)
+        maskgen.write_image(args.out.with_name(f"{args.out.stem}-false-alarms.jpg"), sheet, quality=85)
 
 
 if __name__ == "__main__":
