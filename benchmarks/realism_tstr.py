@@ -125,10 +125,11 @@ def roc_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
 
 def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, real: np.ndarray,
         bare: np.ndarray, masker: Masker | None = None,
-        to_input: Callable[[np.ndarray], np.ndarray] = grey) -> tuple[dict, torch.nn.Module]:
+        to_input: Callable[[np.ndarray], np.ndarray] = grey) -> tuple[dict, np.ndarray, np.ndarray]:
     """One detector: `condition` keys the photos and mask seeds drawn; `masker` renders them (default: the
     condition's style as it is); `to_input` turns the training crops into what the detector sees (`grey`, or
-    `keep_colour`: the real crops must have had the same)."""
+    `keep_colour`: the real crops must have had the same). Returns the scores, and the probability of "masked"
+    for each real masked and each real unmasked crop (for the sheets of misses and false alarms)."""
     rng = np.random.default_rng(derive_seed(seed, "tstr", condition) % 2**63)
     order = rng.permutation(len(faces))
     mask = masker or rendered(condition)
@@ -141,7 +142,7 @@ def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, rea
     real_scores, bare_scores = predict(model, real), predict(model, bare)
     recall, specificity = float((real_scores > 0.5).mean()), float((bare_scores <= 0.5).mean())
     return {"balanced_accuracy": (recall + specificity) / 2, "real_mask_recall": recall,
-            "unmasked_specificity": specificity, "roc_auc": roc_auc(real_scores, bare_scores)}, model
+            "unmasked_specificity": specificity, "roc_auc": roc_auc(real_scores, bare_scores)}, real_scores, bare_scores
 
 
 def plot(report: dict, path: Path) -> None:
@@ -262,13 +263,12 @@ def main() -> None:
     for condition in args.conditions.split(","):
         runs = []
         for seed in range(args.kind_seeds if condition in maskgen.KINDS else args.seeds):
-            scores, model = run(condition, faces, seed, args.per_class, args.epochs, real, bare, to_input=to_input)
+            scores, realness, called = run(condition, faces, seed, args.per_class, args.epochs, real, bare,
+                                           to_input=to_input)
             runs.append(scores)
             if condition == "varied" and seed == 0:
-                realness = predict(model, real)
                 missed = [real_faces[i] for i in np.argsort(realness)[:24] if realness[i] <= 0.5]
                 # and the real unmasked photos it is surest are masked: label noise, and photos cut at the chin
-                called = predict(model, bare)
                 alarmed = [bare_faces[i] for i in np.argsort(-called)[:24] if called[i] > 0.5]
         report["conditions"][condition] = summarise(runs)
         row = report["conditions"][condition]
