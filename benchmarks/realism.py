@@ -54,9 +54,8 @@ CROP = 64
 TEMPLATE = np.array([[0.32, 0.38], [0.68, 0.38]], np.float32) * CROP
 BLANK_BELOW = 0.46  # the control blanks everything below this height (just under the eyes, above any mask)
 BLANK_ROW = int(BLANK_BELOW * CROP)  # ... the first crop row it blanks
-# Share of each kind among the real masked photos: 100 of them counted by eye
-# (results/real-masks-kinds.md). The real side of every two-sample test mixes all kinds in these proportions.
-REAL_KIND_SHARE = {"cloth": 0.42, "surgical": 0.38, "kn95": 0.07, "n95": 0.06, "sport": 0.05, "gaiter": 0.02}
+# The real side of every two-sample test mixes the kinds as real masked photos do (counted by eye).
+REAL_KIND_SHARE = maskgen.kinds.REAL_KIND_SHARE
 
 
 def align(image: np.ndarray, face: maskgen.Face) -> np.ndarray:

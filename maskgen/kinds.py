@@ -25,9 +25,10 @@ BASELINE = "mlfw-white"
 WIDE = "varied-wide"
 STYLES = ("varied", WIDE, BASELINE, *KINDS)
 PALETTES = ("real", "wide")
-# How often each kind turns up in the "varied" style: what 100 real masked photos showed
-# (benchmarks/results/real-masks-kinds.md: cloth 42, surgical 38, KN95 7, N95 6, sport 5, gaiter 2), a little
-# evened out; and in "varied-wide", the broader draw for robustness training.
+# What 100 real masked photos showed, counted by eye (benchmarks/results/real-masks-kinds.md).
+REAL_KIND_SHARE = {"cloth": 0.42, "surgical": 0.38, "kn95": 0.07, "n95": 0.06, "sport": 0.05, "gaiter": 0.02}
+# How often each kind turns up in the "varied" style: `REAL_KIND_SHARE` a little evened out; and in
+# "varied-wide", the broader draw for robustness training.
 KIND_WEIGHTS = {"cloth": 0.38, "surgical": 0.36, "kn95": 0.08, "n95": 0.07, "sport": 0.06, "gaiter": 0.05}
 KIND_WEIGHTS_WIDE = {"surgical": 0.34, "cloth": 0.2, "kn95": 0.14, "n95": 0.1, "sport": 0.1, "gaiter": 0.12}
 ANY_SATURATION = (0.1, 0.9)  # range of saturation for "any colour" draws, low values the most likely
