@@ -248,6 +248,19 @@ def _unmasked(record: dict[str, Any], reason: str | None, params: list | None, i
     return {**record, "kept_unmasked": True}
 
 
+WORKER_DIED = ("the process rendering it died (killed for memory, or a crash in a native library); "
+               "a later --resume tries it again")
+
+
+def failed_records(task: Task, options: RenderOptions, reason: str) -> list[dict[str, Any]]:
+    """The records of a task whose worker died under it: one per variant it was to render (so the rest of a
+    split file still counts), or one for the whole file. "failed" is not final: a resume redoes the task."""
+    base = {"source": task.relpath, "output": None, "status": "failed", "reason": reason, "faces": 0}
+    if task.variants is None:
+        return [base]
+    return [{**base, "variant": variant} for variant in range(*task.variants)]
+
+
 def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:
     """Both stages for one source file; one manifest record per output. Never raises for bad input."""
     return list(iter_process_file(task, options))
@@ -459,6 +472,7 @@ class Summary:
         kept = f" ({self.kept_unmasked} copied unmasked)" if self.kept_unmasked else ""
         yield (f"{self.files} files in {self.seconds:.1f} s ({self.resumed} already done): "
                f"{self.counts.get('rendered', 0)} rendered, {self.counts.get('no_face', 0)} no face{kept}, "
-               f"{self.counts.get('unreadable', 0)} unreadable, {self.counts.get('skipped', 0)} skipped")
+               f"{self.counts.get('unreadable', 0)} unreadable, {self.counts.get('skipped', 0)} skipped"
+               + (f", {self.counts['failed']} failed (worker died; --resume retries)" if self.counts.get("failed") else ""))
         if self.seconds > 0 and self.faces:
             yield f"{self.faces} faces masked, {self.faces / self.seconds:.1f} faces/s"

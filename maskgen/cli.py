@@ -8,6 +8,7 @@ Exit codes: 0 done (individual bad files are listed in the manifest, not fatal);
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import logging
 import multiprocessing
@@ -27,11 +28,13 @@ from .batch import (
     RUN,
     SUMMARY,
     VARIANT_CHUNK,
+    WORKER_DIED,
     ManifestJournal,
     RenderOptions,
     Summary,
     Task,
     detect_file,
+    failed_records,
     file_seed,
     iter_process_file,
     output_relpath,
@@ -48,6 +51,7 @@ from .kinds import STYLES, Placement
 EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_PER_IMAGE = 10_000  # more needs --allow-many
 log = logging.getLogger("maskgen")
+IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker process: none waits for the parent's round trip
 
 # Values that look like a negative number or a LOW,HIGH range starting with one ("-1", "-0.5", "-1,5",
 # "-0.1,0.5") are values, not options: `--chin-drop -0.1,0.2` works as written. argparse's own pattern only takes
@@ -464,10 +468,16 @@ def _process(args: tuple[Task, RenderOptions]) -> list[dict[str, Any]]:
     return process_file(*args)
 
 
-def run_local(tasks: list[Task], options: RenderOptions, workers: int):
+def run_local(tasks: list[Task], options: RenderOptions, workers: int, process=None):
     """Lists of records as they finish, in any order (each output depends only on its own seed): one record
     per output in one process, one task's records (a file, or a run of at most VARIANT_CHUNK of its variants)
-    with several."""
+    with several.
+
+    A worker process that dies (the kernel's memory killer, a crash in native code) takes the pool with it and
+    every file then in flight: each of those is tried again alone, in a fresh process, so only a file that
+    kills its worker by itself ends as "failed" (which a resume retries); the run goes on. `process`: what a
+    worker runs for each (task, options), `_process` unless a test swaps it."""
+    process = process or _process
     if not tasks:
         return
     if workers <= 1:
@@ -476,17 +486,44 @@ def run_local(tasks: list[Task], options: RenderOptions, workers: int):
             for record in iter_process_file(task, options):
                 yield [record]
         return
-    context = multiprocessing.get_context("spawn")  # fork would copy MediaPipe's threads half-initialised
-    pool = context.Pool(workers, initializer=_init_worker)
-    chunksize = 4 if options.per_image == 1 else 1  # several variants per task already; report each at once
+    pending = collections.deque(tasks)
+    while pending:
+        lost = yield from _pool_pass(pending, options, workers, process)
+        for task in lost:
+            if (yield from _pool_pass(collections.deque([task]), options, 1, process)):
+                log.warning("%s: %s", task.relpath, WORKER_DIED)
+                yield failed_records(task, options, WORKER_DIED)
+
+
+def _pool_pass(pending: collections.deque, options: RenderOptions, workers: int, process):
+    """Render tasks from `pending` in a pool of spawned workers, yielding their records, until it is empty or
+    the pool breaks; returns the tasks whose results the broken pool lost (the rest stay in `pending`)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn: fork would copy MediaPipe's threads half-initialised
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    in_flight: dict[Any, Task] = {}
     try:
-        yield from pool.imap_unordered(_process, [(t, options) for t in tasks], chunksize=chunksize)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
+        while pending or in_flight:
+            while pending and len(in_flight) < IN_FLIGHT_PER_WORKER * workers:
+                task = pending.popleft()
+                in_flight[pool.submit(process, (task, options))] = task
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            if any(isinstance(future.exception(), BrokenProcessPool) for future in done):
+                lost = []
+                for future, task in in_flight.items():  # results that came in before the break still count
+                    if future.done() and future.exception() is None:
+                        yield future.result()
+                    else:
+                        lost.append(task)
+                return lost
+            for future in done:
+                del in_flight[future]
+                yield future.result()
+        return []
     finally:
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: the files being written finish (atomically)
 
 
 def _init_worker_inline() -> None:

@@ -17,12 +17,12 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from .batch import RenderOptions, Task, process_file
+from .batch import WORKER_DIED, RenderOptions, Task, failed_records, process_file
 from .landmarks import quiet_native_logs
 
 log = logging.getLogger(__name__)
@@ -76,18 +76,19 @@ class FileStage:
     Detection and rendering share the actor, as in the local engine's worker processes: with cached landmarks
     detection is a hash and a lookup."""
 
-    def __init__(self, options: RenderOptions) -> None:
+    def __init__(self, options: RenderOptions, process: Callable | None = None) -> None:
         os.environ.setdefault("GLOG_minloglevel", "2")
         import cv2
 
         cv2.setNumThreads(1)  # one CPU per actor: OpenCV's own threads would only fight the other actors
         self.options = options
+        self.process = process or process_file
 
     def run(self, tasks: list[Task]) -> tuple[str, list[list[dict[str, Any]]]]:
         """This node's id and each file's manifest records."""
         import ray
 
-        return ray.get_runtime_context().get_node_id(), [process_file(task, self.options) for task in tasks]
+        return ray.get_runtime_context().get_node_id(), [self.process(task, self.options) for task in tasks]
 
     def close(self) -> None:
         """Close this actor's landmark cache, so its rows reach the database file itself, not only its
@@ -110,8 +111,14 @@ def _quiet_ray() -> None:
 
 
 def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: str | None = None,
-            nodes_seen: dict[str, int] | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Yield each file's manifest records as Ray finishes them. `nodes_seen` counts files per Ray node."""
+            nodes_seen: dict[str, int] | None = None, process: Callable | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Yield each file's manifest records as Ray finishes them. `nodes_seen` counts files per Ray node.
+
+    An actor that dies more often than Ray restarts it (a file that kills its process every time: the memory
+    killer, a crash in native code) loses its batches, and another batch it had queued: a fresh actor takes its
+    place, and once the rest is done each lost file is tried again alone on an actor of its own, so only a
+    file that kills its worker by itself ends as "failed" (which a resume retries). `process`: what an actor
+    runs per file, `process_file` unless a test swaps it."""
     _quiet_ray()
     ray = _import_ray()
     _quiet_ray()  # importing ray configured its loggers afresh
@@ -134,9 +141,18 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
         # SPREAD puts the actors on as many nodes as there are; each takes one CPU for the whole job
         stage = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES,
                            scheduling_strategy="SPREAD")(FileStage)
-        actors = [stage.remote(options) for _ in range(max(1, min(workers, -(-len(tasks) // size))))]
+        actors = [stage.remote(options, process) for _ in range(max(1, min(workers, -(-len(tasks) // size))))]
+        lost: list[Task] = []  # files of batches whose actor died for good
+        replaced: dict[int, tuple[Any, Any]] = {}  # id of a dead actor -> it and the actor in its place
         pending: dict[Any, tuple[Any, list[Task]]] = {}  # result reference -> the actor and its batch
         counted: set[str] = set()  # photos already counted in nodes_seen (one may come in several runs)
+
+        def count_nodes(node: str, batch: list[Task], files: list) -> Iterator[list[dict[str, Any]]]:
+            for task, records in zip(batch, files):
+                if nodes_seen is not None and task.relpath not in counted:
+                    counted.add(task.relpath)
+                    nodes_seen[node] = nodes_seen.get(node, 0) + 1
+                yield records
 
         def hand_out(actor) -> None:
             batch = next(batches, None)
@@ -149,13 +165,29 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             actor, batch = pending.pop(ready)
+            try:
+                node, files = ray.get(ready)
+            except ray.exceptions.RayActorError:
+                lost.extend(batch)
+                if id(actor) not in replaced:  # the first of its lost batches to come back: a fresh actor
+                    fresh = stage.remote(options, process)
+                    replaced[id(actor)] = (actor, fresh)  # the dead handle kept, so its id is never reused
+                    actors[next(i for i, a in enumerate(actors) if a is actor)] = fresh
+                hand_out(replaced[id(actor)][1])
+                continue
             hand_out(actor)
-            node, files = ray.get(ready)
-            for task, records in zip(batch, files):
-                if nodes_seen is not None and task.relpath not in counted:
-                    counted.add(task.relpath)
-                    nodes_seen[node] = nodes_seen.get(node, 0) + 1
-                yield records
+            yield from count_nodes(node, batch, files)
+        # One file at a time on the first actor, nothing else in flight, so a death names its file. (Not an actor
+        # of its own: every actor holds its CPU for life, and on a full cluster a new one would never start.)
+        for task in lost:
+            try:
+                node, files = ray.get(actors[0].run.remote([task]))
+            except ray.exceptions.RayActorError:
+                log.warning("%s: %s", task.relpath, WORKER_DIED)
+                yield failed_records(task, options, WORKER_DIED)
+                actors[0] = stage.remote(options, process)  # the dead one's CPU is free again
+                continue
+            yield from count_nodes(node, [task], files)
         ray.get([actor.close.remote() for actor in actors])
     finally:
         if started_here and ray.is_initialized():

@@ -132,3 +132,30 @@ def test_an_address_where_no_cluster_answers_fails_at_once_and_leaves_dst_untouc
     assert run.returncode == 2, run.stderr[-2000:]
     assert f"no Ray cluster answers at 127.0.0.2:{port}" in run.stderr
     assert not (tmp_path / "dst").exists()  # so the corrected command needs no --resume or --overwrite
+
+
+def test_a_file_that_kills_its_actor_every_time_is_recorded_as_failed_and_the_rest_are_rendered(tmp_path):
+    """Ray restarts a dead actor and retries its batch; a file that kills it every time exhausts that, and
+    must then cost only its own record, not the run or the files batched and queued with it."""
+    import os
+
+    from maskgen.batch import WORKER_DIED, RenderOptions, process_file, scan_tree
+    from maskgen.ray_engine import run_ray
+
+    def die_on_poison(task, options):  # a local function: Ray ships it to the actors by value
+        if "poison" in task.relpath:
+            os._exit(9)
+        return process_file(task, options)
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    for path in maskgen.sample_paths()[:3]:
+        shutil.copy(path, src / path.name)
+    shutil.copy(maskgen.sample_paths()[0], src / "poison.jpg")
+    options = RenderOptions(src=str(src), dst=str(dst), seed=3)
+    records = [r for batch in run_ray(scan_tree(src), options, workers=1, process=die_on_poison) for r in batch]
+    by_source = {r["source"]: r for r in records}
+    assert len(records) == 4 and sorted(by_source) == sorted([p.name for p in maskgen.sample_paths()[:3]] + ["poison.jpg"])
+    assert by_source["poison.jpg"]["status"] == "failed" and by_source["poison.jpg"]["reason"] == WORKER_DIED
+    assert all(r["status"] == "rendered" and (dst / r["output"]).is_file()
+               for name, r in by_source.items() if name != "poison.jpg")

@@ -1,0 +1,82 @@
+"""A worker process that dies mid-file (the memory killer, a crash in native code) must not hang or stop a
+batch run: the file that killed it is recorded as failed, every other file is rendered, and a resume retries
+the failed one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from maskgen import cli
+from maskgen.batch import WORKER_DIED, RenderOptions, Summary, Task, failed_records, plan_run, scan_tree
+
+SAMPLES = Path(__file__).resolve().parents[1] / "maskgen" / "samples"
+
+
+def _die_on_poison(args: tuple[Task, RenderOptions]):
+    """Runs in a spawned worker: exits at once, as a killed process would, for any file named poison."""
+    task, _ = args
+    if "poison" in task.relpath:
+        os._exit(9)
+    return cli._process(args)
+
+
+def test_a_file_that_kills_its_worker_is_recorded_as_failed_and_the_rest_are_rendered(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    for name in ("Madonna_0002.jpg", "Linda_Sanchez_0001.jpg", "Tommy_Robredo_0001.jpg"):
+        shutil.copy(SAMPLES / name, src / name)
+    shutil.copy(SAMPLES / "Madonna_0002.jpg", src / "poison.jpg")
+    options = RenderOptions(src=str(src), dst=str(dst), seed=3)
+    records = [r for batch in cli.run_local(scan_tree(src), options, workers=2, process=_die_on_poison)
+               for r in batch]
+    by_source = {r["source"]: r for r in records}
+    assert sorted(by_source) == ["Linda_Sanchez_0001.jpg", "Madonna_0002.jpg", "Tommy_Robredo_0001.jpg", "poison.jpg"]
+    assert len(records) == 4  # each file once: the ones lost with the pool were redone, not doubled
+    assert by_source["poison.jpg"]["status"] == "failed" and by_source["poison.jpg"]["reason"] == WORKER_DIED
+    for name in ("Madonna_0002.jpg", "Linda_Sanchez_0001.jpg", "Tommy_Robredo_0001.jpg"):
+        assert by_source[name]["status"] == "rendered" and (dst / by_source[name]["output"]).is_file()
+    assert not (dst / "poison.jpg").exists()
+
+
+def test_failed_is_not_final_so_a_resume_retries_it_and_the_summary_says_so(tmp_path):
+    whole, split = Task("a.jpg"), Task("b.jpg", variants=(8, 11))
+    options = RenderOptions(src=str(tmp_path), dst=str(tmp_path / "out"), per_image=11)
+    assert [r["variant"] for r in failed_records(split, options, WORKER_DIED)] == [8, 9, 10]
+    failed = failed_records(whole, options, WORKER_DIED)
+    assert failed == [{"source": "a.jpg", "output": None, "status": "failed", "reason": WORKER_DIED, "faces": 0}]
+    plan = plan_run([whole], {"a.jpg": failed}, tmp_path, per_image=1)
+    assert [t.relpath for t in plan.todo] == ["a.jpg"] and plan.files_done == 0
+    summary = Summary()
+    summary.add(failed)
+    assert "1 failed" in next(summary.lines())
+
+
+def test_the_cli_lists_a_failed_file_in_manifest_and_summary_and_a_resume_renders_it(tmp_path, monkeypatch, capsys):
+    import json
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    shutil.copy(SAMPLES / "Madonna_0002.jpg", src / "a.jpg")
+    shutil.copy(SAMPLES / "Linda_Sanchez_0001.jpg", src / "b.jpg")
+    real_run_local = cli.run_local
+
+    def b_kills_its_worker(tasks, options, workers, process=None):
+        for task in tasks:
+            if task.relpath == "b.jpg":
+                yield failed_records(task, options, WORKER_DIED)
+            else:
+                yield from real_run_local([task], options, 1)
+
+    monkeypatch.setattr(cli, "run_local", b_kills_its_worker)
+    assert cli.main(["render", str(src), str(dst), "--workers", "1"]) == cli.EXIT_OK
+    printed = capsys.readouterr().out
+    assert "1 rendered" in printed and "1 failed (worker died; --resume retries)" in printed
+    records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    assert {r["source"]: r["status"] for r in records} == {"a.jpg": "rendered", "b.jpg": "failed"}
+    assert json.loads((dst / "summary.json").read_text())["all"]["counts"] == {"rendered": 1, "failed": 1}
+    monkeypatch.setattr(cli, "run_local", real_run_local)
+    assert cli.main(["render", str(src), str(dst), "--workers", "1", "--resume"]) == cli.EXIT_OK
+    records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    assert sorted((r["source"], r["status"]) for r in records) == [("a.jpg", "rendered"), ("b.jpg", "rendered")]
