@@ -15,7 +15,9 @@ places), which removes framing, crowds and product shots; photos with no usable 
    renderer's own realism gap is the whole-face accuracy minus this control. A second, framing-aware control
    also sees where each photo ends (the padding of crops that reach past it), which differs between the
    collections and which no renderer can change (`blank_lower`); a third blanks only where a mask may lie
-   and keeps the rest of the lower half (`mask_area`).
+   and keeps the rest of the lower half (`mask_area`). The plain control and each style's whole-face test
+   also report their held-out accuracy split by framing (`by_framing`: crops whose lower face is more than
+   30 % padding past the photo's edge, and the rest), and the gap over the control on each part.
 3. Mask detector: a CNN trained on real with-mask versus real without-mask crops, applied to the synthetic
    crops: the share it calls masked.
 
@@ -31,6 +33,7 @@ import json
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -54,6 +57,7 @@ CROP = 64
 TEMPLATE = np.array([[0.32, 0.38], [0.68, 0.38]], np.float32) * CROP
 BLANK_BELOW = 0.46  # the control blanks everything below this height (just under the eyes, above any mask)
 BLANK_ROW = int(BLANK_BELOW * CROP)  # ... the first crop row it blanks
+PADDED = 0.3  # a crop is 'padded' when more of its lower face than this lies past the photo's edge
 # The real side of every two-sample test mixes the kinds as real masked photos do (counted by eye).
 REAL_KIND_SHARE = maskgen.kinds.REAL_KIND_SHARE
 
@@ -183,9 +187,20 @@ def fit(crops: np.ndarray, labels: np.ndarray, rng: np.random.Generator, epochs:
     return model
 
 
-def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> tuple[nn.Module, dict]:
-    """Train on 70 % of each side, report accuracy on the held-out 30 % (balanced by construction).
-    The stats carry which items of each side were used for training ("train_index_0", "train_index_1")."""
+@dataclass(frozen=True)
+class HeldOut:
+    """Which items of each side a classifier trained on, and how it did on the 30 % it did not."""
+
+    train_0: np.ndarray
+    train_1: np.ndarray
+    test_0: np.ndarray
+    test_1: np.ndarray
+    correct_0: np.ndarray  # bool, per test_0 item
+    correct_1: np.ndarray
+
+
+def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> tuple[nn.Module, dict, HeldOut]:
+    """Train on 70 % of each side, report accuracy on the held-out 30 % (balanced by construction)."""
     rng = np.random.default_rng(seed)
     n = min(len(x0), len(x1))
     i0, i1 = rng.permutation(len(x0))[:n], rng.permutation(len(x1))[:n]
@@ -195,10 +210,9 @@ def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> 
     test_x = np.concatenate([x0[i0[cut:]], x1[i1[cut:]]])
     test_y = np.concatenate([np.zeros(n - cut, np.int64), np.ones(n - cut, np.int64)])
     model = fit(train_x, train_y, rng, epochs)
-    scores = predict(model, test_x)
-    accuracy = float(((scores > 0.5).astype(np.int64) == test_y).mean())
-    return model, {"held_out_accuracy": accuracy, "train": int(2 * cut), "test": int(2 * (n - cut)),
-                   "train_index_0": i0[:cut], "train_index_1": i1[:cut]}
+    correct = (predict(model, test_x) > 0.5).astype(np.int64) == test_y
+    held_out = HeldOut(i0[:cut], i1[:cut], i0[cut:], i1[cut:], correct[:n - cut], correct[n - cut:])
+    return model, {"held_out_accuracy": float(correct.mean()), "train": int(2 * cut), "test": int(2 * (n - cut))}, held_out
 
 
 def predict(model: nn.Module, crops: np.ndarray) -> np.ndarray:
@@ -234,10 +248,26 @@ def blank_mask_area(crops: np.ndarray, areas: np.ndarray) -> np.ndarray:
     return out
 
 
+def lower_padding(inside: np.ndarray) -> np.ndarray:
+    """(N,) share of each crop's lower face (below the control's line) that lies past the photo's edge."""
+    return 1.0 - inside[:, BLANK_ROW:].mean(axis=(1, 2))
+
+
 def padded_share(inside: np.ndarray) -> float:
-    """The share of crops whose lower face (below the control's line) is more than 30 % padding."""
-    lower = inside[:, BLANK_ROW:]
-    return float(((1.0 - lower.mean(axis=(1, 2))) > 0.3).mean())
+    """The share of crops whose lower face is more than PADDED padding (`lower_padding`)."""
+    return float((lower_padding(inside) > PADDED).mean())
+
+
+def accuracy_by_framing(held_out: HeldOut, padded_0: np.ndarray, padded_1: np.ndarray) -> dict:
+    """Held-out accuracy on each side's padded crops (`padded_*`: bool per item, more than PADDED of the lower
+    face past the photo's edge) and on its framed ones. Side 0 is the compared photos (synthetic masks, or the
+    real unmasked photos in a control), side 1 the real masked ones."""
+    out = {}
+    for side, index, correct, padded in (("compared", held_out.test_0, held_out.correct_0, padded_0),
+                                         ("real_masked", held_out.test_1, held_out.correct_1, padded_1)):
+        for framing, chosen in (("padded", padded[index]), ("framed", ~padded[index])):
+            out[f"{side}_{framing}"] = float(correct[chosen].mean()) if chosen.any() else float("nan")
+    return out
 
 
 def kind_mix_floor(control: float, share: float) -> float:
@@ -250,9 +280,26 @@ def kind_mix_floor(control: float, share: float) -> float:
     return control + 0.5 * (1.0 - share) * (1.0 - control)
 
 
-def two_sample(real: np.ndarray, synthetic: np.ndarray, seeds: list[int], epochs: int) -> dict:
-    runs = [train_classifier(synthetic, real, seed, epochs)[1]["held_out_accuracy"] for seed in seeds]
-    return {"mean": float(np.mean(runs)), "std": float(np.std(runs)), "runs": runs}
+def two_sample(real: np.ndarray, synthetic: np.ndarray, seeds: list[int], epochs: int,
+               padded: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Held-out accuracy of telling `synthetic` (side 0) from `real` (side 1), mean and spread over `seeds`.
+
+    Given `padded` (bool per synthetic item, per real item), also the accuracy on each side's padded and framed
+    crops (mean over seeds) and, per framing, the balanced accuracy of the two sides: the padded crops are
+    told apart by where the photo ends as much as by the mask, so the framed ones show the mask alone."""
+    runs, by_framing = [], []
+    for seed in seeds:
+        _, stats, held_out = train_classifier(synthetic, real, seed, epochs)
+        runs.append(stats["held_out_accuracy"])
+        if padded is not None:
+            by_framing.append(accuracy_by_framing(held_out, *padded))
+    result = {"mean": float(np.mean(runs)), "std": float(np.std(runs)), "runs": runs}
+    if by_framing:
+        split = {key: float(np.nanmean([run[key] for run in by_framing])) for key in by_framing[0]}
+        for framing in ("padded", "framed"):
+            split[f"balanced_{framing}"] = 0.5 * (split[f"compared_{framing}"] + split[f"real_masked_{framing}"])
+        result["by_framing"] = split
+    return result
 
 
 def plot(results: dict, path: Path) -> None:
@@ -393,6 +440,8 @@ def main() -> None:
     bare = np.stack([align(image, face) for image, face in bare_faces])
     real_inside = np.stack([in_photo(image, face) for image, face in real_faces])
     bare_inside = np.stack([in_photo(image, face) for image, face in bare_faces])
+    # masks are rendered on the unmasked photos, so a synthetic crop is padded exactly where its photo's is
+    padded = (lower_padding(bare_inside) > PADDED, lower_padding(real_inside) > PADDED)
     real_area = np.stack([mask_area(face) for _, face in real_faces])
     bare_area = np.stack([mask_area(face) for _, face in bare_faces])
     print(f"aligned crops: {len(real)} real masked ({real_dropped} dropped), "
@@ -401,9 +450,9 @@ def main() -> None:
     # The detector: real with-mask versus real without-mask (held-out split inside). It is only ever applied
     # to photos it did not train on: a synthetic mask drawn on a photo the detector learned as "unmasked" is
     # judged against its memory of that very photo.
-    detector, detector_stats = train_classifier(bare, real, seed=100, epochs=2 * args.epochs)
-    unseen_bare = np.setdiff1d(np.arange(len(bare)), detector_stats.pop("train_index_0"))
-    unseen_real = np.setdiff1d(np.arange(len(real)), detector_stats.pop("train_index_1"))
+    detector, detector_stats, detector_split = train_classifier(bare, real, seed=100, epochs=2 * args.epochs)
+    unseen_bare = np.setdiff1d(np.arange(len(bare)), detector_split.train_0)
+    unseen_real = np.setdiff1d(np.arange(len(real)), detector_split.train_1)
     detector_stats["real_with_mask_called_masked"] = float((predict(detector, real[unseen_real]) > 0.5).mean())
     detector_stats["real_without_mask_called_masked"] = float((predict(detector, bare[unseen_bare]) > 0.5).mean())
     detector_stats["scored_on"] = {"with_mask": int(len(unseen_real)), "without_mask": int(len(unseen_bare))}
@@ -422,7 +471,7 @@ def main() -> None:
                    "without_mask_used": len(bare), "without_mask_dropped": bare_dropped},
         "lower_face_padded_over_30_percent": {"with_mask": padded_share(real_inside),
                                               "without_mask": padded_share(bare_inside)},
-        "control_upper_face_only": two_sample(blank_lower(real), blank_lower(bare), seeds, args.epochs),
+        "control_upper_face_only": two_sample(blank_lower(real), blank_lower(bare), seeds, args.epochs, padded),
         "control_upper_face_and_framing": two_sample(blank_lower(real, real_inside), blank_lower(bare, bare_inside),
                                                      seeds, args.epochs),
         "control_outside_mask_area": two_sample(blank_mask_area(real, real_area), blank_mask_area(bare, bare_area),
@@ -439,7 +488,7 @@ def main() -> None:
         synthetic = np.stack(crops)
         # three seeds for the two styles the question is about, one for each single kind
         whole = two_sample(real, synthetic, seeds if condition in (maskgen.BASELINE, "varied") else seeds[:1],
-                           args.epochs)
+                           args.epochs, padded)
         called = float((predict(detector, synthetic[unseen_bare]) > 0.5).mean())
         results["conditions"][condition] = {
             "two_sample_whole_face": whole,
@@ -448,6 +497,10 @@ def main() -> None:
             "realism_gap_over_mask_area_control": whole["mean"] - results["control_outside_mask_area"]["mean"],
             "detector_called_masked": called,
         }
+        control_split = results["control_upper_face_only"]["by_framing"]
+        for framing in ("framed", "padded"):
+            results["conditions"][condition][f"realism_gap_over_control_{framing}"] = (
+                whole["by_framing"][f"balanced_{framing}"] - control_split[f"balanced_{framing}"])
         if condition in REAL_KIND_SHARE:
             floor = kind_mix_floor(results["control_upper_face_only"]["mean"], REAL_KIND_SHARE[condition])
             results["conditions"][condition]["kind_mix_floor"] = floor
@@ -455,8 +508,8 @@ def main() -> None:
         print(f"{condition:>11}: two-sample {whole['mean']:.3f} +- {whole['std']:.3f}, "
               f"detector calls masked {called:.1%}")
         if condition == "varied":
-            model, stats = train_classifier(synthetic, real, seeds[0], args.epochs)
-            unseen = synthetic[np.setdiff1d(np.arange(len(synthetic)), stats["train_index_0"])]
+            model, _, split = train_classifier(synthetic, real, seeds[0], args.epochs)
+            unseen = synthetic[np.setdiff1d(np.arange(len(synthetic)), split.train_0)]
             realness = predict(model, unseen)  # probability of "real" for each held-out synthetic crop
             order = np.argsort(realness)
             best_worst = {"most real": unseen[order[::-1][:16]], "least real": unseen[order[:16]]}

@@ -130,3 +130,31 @@ def test_the_kind_mix_floor_grows_as_a_kind_gets_rarer():
     floors = [realism.kind_mix_floor(control, realism.REAL_KIND_SHARE[k]) for k in ("cloth", "surgical", "n95")]
     assert floors == sorted(floors) and floors[-1] - control == pytest.approx(0.0611, abs=1e-3)
     assert sum(realism.REAL_KIND_SHARE.values()) == pytest.approx(1.0)
+
+
+def test_accuracy_by_framing_splits_each_sides_held_out_crops_by_where_its_photo_ends():
+    held_out = realism.HeldOut(train_0=np.array([0]), train_1=np.array([0]), test_0=np.array([1, 2, 3, 4]),
+                               test_1=np.array([1, 2, 3]), correct_0=np.array([True, True, False, True]),
+                               correct_1=np.array([False, True, True]))
+    padded_0 = np.array([False, True, True, False, False])  # item 0 trained on: not counted
+    padded_1 = np.array([True, True, False, False])
+    split = realism.accuracy_by_framing(held_out, padded_0, padded_1)
+    assert split == {"compared_padded": 1.0, "compared_framed": 0.5, "real_masked_padded": 0.0,
+                     "real_masked_framed": 1.0}
+    no_padded_real = realism.accuracy_by_framing(held_out, padded_0, np.zeros(4, bool))
+    assert np.isnan(no_padded_real["real_masked_padded"]) and no_padded_real["real_masked_framed"] == 2 / 3
+
+
+def test_a_two_sample_test_split_by_framing_finds_a_difference_only_where_there_is_one():
+    """Side 0 differs from side 1 only on padded crops: the framed crops are told apart at chance."""
+    rng = np.random.default_rng(0)
+    real = rng.integers(90, 160, (120, realism.CROP, realism.CROP, 3)).astype(np.uint8)
+    synthetic = rng.integers(90, 160, (120, realism.CROP, realism.CROP, 3)).astype(np.uint8)
+    padded_synthetic = np.arange(120) % 2 == 0
+    synthetic[padded_synthetic, LINE:] = 0  # only these carry a cue
+    padded = (padded_synthetic, np.arange(120) % 3 == 0)  # padded real crops without the cue: still real
+    result = realism.two_sample(real, synthetic, [0], epochs=3, padded=padded)
+    split = result["by_framing"]
+    assert split["compared_padded"] > 0.9 and split["balanced_padded"] > 0.75
+    assert abs(split["compared_framed"] + split["real_masked_framed"] - 1.0) < 0.35  # framed: no better than chance
+    assert split["balanced_framed"] == 0.5 * (split["compared_framed"] + split["real_masked_framed"])
