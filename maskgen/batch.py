@@ -252,6 +252,14 @@ WORKER_DIED = ("the process rendering it died (killed for memory, or a crash in 
                "a later --resume tries it again")
 
 
+DEATHS_IN_A_ROW = 3  # files in a row that each kill a worker alone: the workers themselves are failing
+
+
+class WorkersDying(RuntimeError):
+    """Worker processes die whatever file they are given (they cannot start, or the machine kills every one):
+    going on would only mark every remaining file failed, one fresh worker at a time."""
+
+
 def failed_records(task: Task, options: RenderOptions, reason: str) -> list[dict[str, Any]]:
     """The records of a task whose worker died under it: one per variant it was to render (so the rest of a
     split file still counts), or one for the whole file. "failed" is not final: a resume redoes the task."""
@@ -259,6 +267,12 @@ def failed_records(task: Task, options: RenderOptions, reason: str) -> list[dict
     if task.variants is None:
         return [base]
     return [{**base, "variant": variant} for variant in range(*task.variants)]
+
+
+def workers_dying(deaths_in_a_row: int) -> WorkersDying:
+    return WorkersDying(f"{deaths_in_a_row} files in a row each killed the worker process rendering it alone: the "
+                        "workers themselves are failing (out of memory? see the messages above); stopping. What is "
+                        "done is kept: run the same command with --resume once the cause is fixed")
 
 
 def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:

@@ -27,14 +27,17 @@ from .batch import (
     MANIFEST,
     RUN,
     SUMMARY,
+    DEATHS_IN_A_ROW,
     VARIANT_CHUNK,
     WORKER_DIED,
+    WorkersDying,
     ManifestJournal,
     RenderOptions,
     Summary,
     Task,
     detect_file,
     failed_records,
+    workers_dying,
     file_seed,
     iter_process_file,
     output_relpath,
@@ -48,7 +51,7 @@ from .images import (IMAGE_SUFFIXES, ImageError, is_image_path, read_image, remo
                      write_bytes_atomic, write_image)
 from .kinds import STYLES, Placement
 
-EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_WORKERS_DYING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MAX_PER_IMAGE = 10_000  # more needs --allow-many
 log = logging.getLogger("maskgen")
 IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker process: none waits for the parent's round trip
@@ -229,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; run the same command with --resume to finish", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except WorkersDying as exc:
+        print(f"maskgen {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_WORKERS_DYING
 
 
 # --- render ------------------------------------------------------------------------------------------------
@@ -487,12 +493,18 @@ def run_local(tasks: list[Task], options: RenderOptions, workers: int, process=N
                 yield [record]
         return
     pending = collections.deque(tasks)
+    deaths_in_a_row = 0
     while pending:
         lost = yield from _pool_pass(pending, options, workers, process)
         for task in lost:
-            if (yield from _pool_pass(collections.deque([task]), options, 1, process)):
-                log.warning("%s: %s", task.relpath, WORKER_DIED)
-                yield failed_records(task, options, WORKER_DIED)
+            if not (yield from _pool_pass(collections.deque([task]), options, 1, process)):
+                deaths_in_a_row = 0
+                continue
+            deaths_in_a_row += 1
+            if deaths_in_a_row >= DEATHS_IN_A_ROW:
+                raise workers_dying(deaths_in_a_row)
+            log.warning("%s: %s", task.relpath, WORKER_DIED)
+            yield failed_records(task, options, WORKER_DIED)
 
 
 def _pool_pass(pending: collections.deque, options: RenderOptions, workers: int, process):

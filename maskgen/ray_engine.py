@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .batch import WORKER_DIED, RenderOptions, Task, failed_records, process_file
+from .batch import DEATHS_IN_A_ROW, WORKER_DIED, RenderOptions, Task, failed_records, process_file, workers_dying
 from .landmarks import quiet_native_logs
 
 log = logging.getLogger(__name__)
@@ -179,14 +179,19 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
             yield from count_nodes(node, batch, files)
         # One file at a time on the first actor, nothing else in flight, so a death names its file. (Not an actor
         # of its own: every actor holds its CPU for life, and on a full cluster a new one would never start.)
+        deaths_in_a_row = 0
         for task in lost:
             try:
                 node, files = ray.get(actors[0].run.remote([task]))
             except ray.exceptions.RayActorError:
+                deaths_in_a_row += 1
+                if deaths_in_a_row >= DEATHS_IN_A_ROW:
+                    raise workers_dying(deaths_in_a_row) from None
                 log.warning("%s: %s", task.relpath, WORKER_DIED)
                 yield failed_records(task, options, WORKER_DIED)
                 actors[0] = stage.remote(options, process)  # the dead one's CPU is free again
                 continue
+            deaths_in_a_row = 0
             yield from count_nodes(node, [task], files)
         ray.get([actor.close.remote() for actor in actors])
     finally:

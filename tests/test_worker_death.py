@@ -80,3 +80,42 @@ def test_the_cli_lists_a_failed_file_in_manifest_and_summary_and_a_resume_render
     assert cli.main(["render", str(src), str(dst), "--workers", "1", "--resume"]) == cli.EXIT_OK
     records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
     assert sorted((r["source"], r["status"]) for r in records) == [("a.jpg", "rendered"), ("b.jpg", "rendered")]
+
+
+def _always_die(args: tuple[Task, RenderOptions]):
+    os._exit(9)
+
+
+def test_workers_that_die_on_every_file_stop_the_run_with_a_clear_error(tmp_path, capsys):
+    """Workers that cannot live (a broken install, a machine that kills every one) would otherwise mark every file
+    failed, one fresh process at a time: after DEATHS_IN_A_ROW files in a row the run stops, resumable."""
+    import pytest
+
+    from maskgen.batch import DEATHS_IN_A_ROW, WorkersDying
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        shutil.copy(SAMPLES / "Madonna_0002.jpg", src / f"{i}.jpg")
+    options = RenderOptions(src=str(src), dst=str(tmp_path / "dst"))
+    seen = []
+    with pytest.raises(WorkersDying, match="--resume"):
+        for batch in cli.run_local(scan_tree(src), options, workers=2, process=_always_die):
+            seen.extend(batch)
+    assert len(seen) == DEATHS_IN_A_ROW - 1 and all(r["status"] == "failed" for r in seen)
+
+
+def test_the_cli_says_why_it_stopped_and_exits_with_its_own_code(tmp_path, monkeypatch, capsys):
+    from maskgen.batch import workers_dying
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLES / "Madonna_0002.jpg", src / "a.jpg")
+
+    def dying(tasks, options, workers, process=None):
+        raise workers_dying(3)
+        yield  # a generator, as the real engine is
+
+    monkeypatch.setattr(cli, "run_local", dying)
+    assert cli.main(["render", str(src), str(tmp_path / "dst")]) == cli.EXIT_WORKERS_DYING
+    assert "3 files in a row each killed the worker" in capsys.readouterr().err
