@@ -54,7 +54,8 @@ from .kinds import STYLES, Placement
 EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_WORKERS_DYING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MAX_PER_IMAGE = 10_000  # more needs --allow-many
 log = logging.getLogger("maskgen")
-IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker process: none waits for the parent's round trip
+IN_FLIGHT_PER_WORKER = 3  # chunks queued per worker process: none waits for the parent's round trip
+CHUNK_FILES = 8  # files per chunk sent to a worker
 
 # Values that look like a negative number or a LOW,HIGH range starting with one ("-1", "-0.5", "-1,5",
 # "-0.1,0.5") are values, not options: `--chin-drop -0.1,0.2` works as written. argparse's own pattern only takes
@@ -495,47 +496,60 @@ def run_local(tasks: list[Task], options: RenderOptions, workers: int, process=N
     pending = collections.deque(tasks)
     deaths_in_a_row = 0
     while pending:
-        lost = yield from _pool_pass(pending, options, workers, process)
-        for task in lost:
-            if not (yield from _pool_pass(collections.deque([task]), options, 1, process)):
-                deaths_in_a_row = 0
-                continue
-            deaths_in_a_row += 1
-            if deaths_in_a_row >= DEATHS_IN_A_ROW:
-                raise workers_dying(deaths_in_a_row)
-            log.warning("%s: %s", task.relpath, WORKER_DIED)
-            yield failed_records(task, options, WORKER_DIED)
+        suspects, _ = yield from _pool_pass(pending, options, workers, process, CHUNK_FILES, IN_FLIGHT_PER_WORKER)
+        suspects = collections.deque(suspects)
+        while suspects:  # one at a time in one process, so a death names its file
+            culprit, finished = yield from _pool_pass(suspects, options, 1, process, 1, 1)
+            deaths_in_a_row = 0 if finished else deaths_in_a_row
+            for task in culprit:
+                deaths_in_a_row += 1
+                if deaths_in_a_row >= DEATHS_IN_A_ROW:
+                    raise workers_dying(deaths_in_a_row)
+                log.warning("%s: %s", task.relpath, WORKER_DIED)
+                yield failed_records(task, options, WORKER_DIED)
 
 
-def _pool_pass(pending: collections.deque, options: RenderOptions, workers: int, process):
+def _pool_pass(pending: collections.deque, options: RenderOptions, workers: int, process, chunk_files: int,
+               chunks_per_worker: int):
     """Render tasks from `pending` in a pool of spawned workers, yielding their records, until it is empty or
-    the pool breaks; returns the tasks whose results the broken pool lost (the rest stay in `pending`)."""
+    the pool breaks. Returns the tasks whose results a broken pool lost (the rest stay in `pending`) and how
+    many tasks finished.
+
+    Tasks travel in chunks, a few chunks in flight per worker: a round trip per task kept the workers waiting
+    (a fifth fewer faces/s than the multiprocessing.Pool this replaced, measured side by side)."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    size = chunk_files if options.per_image == 1 else 1  # several variants per task already: report each at once
     # spawn: fork would copy MediaPipe's threads half-initialised
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
-    in_flight: dict[Any, Task] = {}
+    in_flight: dict[Any, list[Task]] = {}
+    finished = 0
     try:
         while pending or in_flight:
-            while pending and len(in_flight) < IN_FLIGHT_PER_WORKER * workers:
-                task = pending.popleft()
-                in_flight[pool.submit(process, (task, options))] = task
+            while pending and len(in_flight) < chunks_per_worker * workers:
+                chunk = [pending.popleft() for _ in range(min(size, len(pending)))]
+                in_flight[pool.submit(_process_chunk, chunk, options, process)] = chunk
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             if any(isinstance(future.exception(), BrokenProcessPool) for future in done):
                 lost = []
-                for future, task in in_flight.items():  # results that came in before the break still count
+                for future, chunk in in_flight.items():  # results that came in before the break still count
                     if future.done() and future.exception() is None:
-                        yield future.result()
+                        finished += len(chunk)
+                        yield from future.result()
                     else:
-                        lost.append(task)
-                return lost
+                        lost.extend(chunk)
+                return lost, finished
             for future in done:
-                del in_flight[future]
-                yield future.result()
-        return []
+                finished += len(in_flight.pop(future))
+                yield from future.result()
+        return [], finished
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: the files being written finish (atomically)
+
+
+def _process_chunk(tasks: list[Task], options: RenderOptions, process) -> list[list[dict[str, Any]]]:
+    return [process((task, options)) for task in tasks]
 
 
 def _init_worker_inline() -> None:
