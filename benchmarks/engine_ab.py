@@ -7,6 +7,7 @@ when a worker is killed). After: `maskgen.cli.run_local` (ProcessPoolExecutor, c
 flight per worker). Two workers, every lfw-expressions photo, landmarks cached by a warm-up run, alternating
 before/after twice in one run, since these machines drift by 10 % within minutes.
 """
+import datetime as dt
 import json
 import multiprocessing
 import os
@@ -15,11 +16,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # render_speed
 os.environ["TQDM_DISABLE"] = "1"
 import render_speed as RS
 from maskgen import cli
-from maskgen.batch import RenderOptions, scan_tree
+from maskgen.batch import RenderOptions
+
 
 def old_run_local(tasks, options, workers):
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=cli._init_worker)
@@ -27,22 +30,16 @@ def old_run_local(tasks, options, workers):
         yield from pool.imap_unordered(cli._process, [(t, options) for t in tasks], chunksize=4)
         pool.close()
     except BaseException:
-        pool.terminate(); raise
+        pool.terminate()
+        raise
     finally:
         pool.join()
 
+
 def main():
-    paths, source = RS.photo_paths(20000)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "src"; src.mkdir()
-        for i, path in enumerate(paths):
-            shutil.copy(path, src / f"{i:05d}_{path.name}")
-        cache = Path(tmp) / "landmarks.sqlite"
-        tasks = scan_tree(src)
-        warm = RenderOptions(src=str(src), dst=str(Path(tmp) / "warm"), style="varied", seed=1, cache=str(cache))
-        for _ in cli.run_local(tasks, warm, 2):
-            pass
+        src, cache, tasks, source = RS.warm_folder(Path(tmp), 20000)
         for rep in range(2):
             for name, engine in (("pool (before)", old_run_local), ("executor (after)", cli.run_local)):
                 dst = Path(tmp) / f"dst-{rep}-{name[:4]}"
@@ -52,12 +49,14 @@ def main():
                 print(name, rep, round(run["faces_per_second"], 1), flush=True)
                 shutil.rmtree(dst)
     ratios = [after["faces_per_second"] / before["faces_per_second"] for before, after in zip(out[0::2], out[1::2])]
-    report = {"command": "python benchmarks/engine_ab.py", "date": __import__("datetime").date.today().isoformat(), "machine": {"cpu_count": os.cpu_count(),
-              "platform": platform.platform()}, "source": source, "files": len(paths), "workers": 2, "runs": out,
-              "after_over_before_ratio_per_pair": ratios, "after_over_before_ratio_mean": sum(ratios) / len(ratios)}
+    report = {"command": "python benchmarks/engine_ab.py", "date": dt.date.today().isoformat(),
+              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()}, "source": source,
+              "files": len(tasks), "workers": 2, "runs": out, "after_over_before_ratio_per_pair": ratios,
+              "after_over_before_ratio_mean": sum(ratios) / len(ratios)}
     path = Path(__file__).resolve().parent / "results" / "engine_pool_vs_executor.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
+
 
 if __name__ == "__main__":
     main()

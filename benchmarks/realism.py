@@ -212,7 +212,8 @@ def train_classifier(x0: np.ndarray, x1: np.ndarray, seed: int, epochs: int) -> 
     model = fit(train_x, train_y, rng, epochs)
     correct = (predict(model, test_x) > 0.5).astype(np.int64) == test_y
     held_out = HeldOut(i0[:cut], i1[:cut], i0[cut:], i1[cut:], correct[:n - cut], correct[n - cut:])
-    return model, {"held_out_accuracy": float(correct.mean()), "train": int(2 * cut), "test": int(2 * (n - cut))}, held_out
+    stats = {"held_out_accuracy": float(correct.mean()), "train": int(2 * cut), "test": int(2 * (n - cut))}
+    return model, stats, held_out
 
 
 def predict(model: nn.Module, crops: np.ndarray) -> np.ndarray:

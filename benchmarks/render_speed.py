@@ -154,20 +154,26 @@ def timed_run(records) -> dict:
     return {"faces_per_second": faces / seconds, "seconds": seconds, "seconds_to_first_file": first}
 
 
+def warm_folder(tmp: Path, files: int) -> tuple[Path, Path, list, str]:
+    """Up to `files` photos copied into `tmp`/src and rendered once, which builds their landmark cache: the
+    folder, the cache, its tasks and where the photos came from."""
+    paths, source = photo_paths(files)
+    src = tmp / "src"
+    src.mkdir()
+    for i, path in enumerate(paths):
+        shutil.copy(path, src / f"{i:05d}_{path.name}")
+    cache = tmp / "landmarks.sqlite"
+    tasks = scan_tree(src)
+    options = RenderOptions(src=str(src), dst=str(tmp / "warm-up"), style="varied", seed=1, cache=str(cache))
+    for _ in run_local(tasks, options, os.cpu_count() or 1):
+        pass
+    return src, cache, tasks, source
+
+
 def bench_throughput(files: int, ray_engine: bool) -> dict:
     """Faces/s of `maskgen render` over a folder, with the landmark cache already built."""
-    paths, source = photo_paths(files)
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "src"
-        src.mkdir()
-        for i, path in enumerate(paths):
-            shutil.copy(path, src / f"{i:05d}_{path.name}")
-        cache = Path(tmp) / "landmarks.sqlite"
-        tasks = scan_tree(src)
-        options = RenderOptions(src=str(src), dst=str(Path(tmp) / "warm-up"), style="varied", seed=1,
-                                cache=str(cache))
-        for _ in run_local(tasks, options, os.cpu_count() or 1):  # builds the landmark cache, renders once
-            pass
+        src, cache, tasks, source = warm_folder(Path(tmp), files)
         result: dict = {"source": source, "files": len(tasks)}
         for workers in (1, 2):
             options = RenderOptions(src=str(src), dst=str(Path(tmp) / f"dst-{workers}"), style="varied", seed=1,

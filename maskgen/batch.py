@@ -259,8 +259,13 @@ class WorkersDying(RuntimeError):
     """Worker processes die whatever file they are given (they cannot start, or the machine kills every one):
     going on would only mark every remaining file failed, one fresh worker at a time."""
 
+    def __init__(self, deaths_in_a_row: int) -> None:
+        super().__init__(f"{deaths_in_a_row} files in a row each killed the worker process rendering it alone: "
+                         "the workers themselves are failing (out of memory? see the messages above); stopping. "
+                         "What is done is kept: run the same command with --resume once the cause is fixed")
 
-def failed_records(task: Task, options: RenderOptions, reason: str) -> list[dict[str, Any]]:
+
+def failed_records(task: Task, reason: str) -> list[dict[str, Any]]:
     """The records of a task whose worker died under it: one per variant it was to render (so the rest of a
     split file still counts), or one for the whole file. "failed" is not final: a resume redoes the task."""
     base = {"source": task.relpath, "output": None, "status": "failed", "reason": reason, "faces": 0}
@@ -269,10 +274,13 @@ def failed_records(task: Task, options: RenderOptions, reason: str) -> list[dict
     return [{**base, "variant": variant} for variant in range(*task.variants)]
 
 
-def workers_dying(deaths_in_a_row: int) -> WorkersDying:
-    return WorkersDying(f"{deaths_in_a_row} files in a row each killed the worker process rendering it alone: the "
-                        "workers themselves are failing (out of memory? see the messages above); stopping. What is "
-                        "done is kept: run the same command with --resume once the cause is fixed")
+def died_alone(task: Task, deaths_in_a_row: int) -> list[dict[str, Any]]:
+    """What both engines record when `task`'s worker died while rendering it alone, the `deaths_in_a_row`-th
+    such task in a row: its failed records, or, at DEATHS_IN_A_ROW, WorkersDying."""
+    if deaths_in_a_row >= DEATHS_IN_A_ROW:
+        raise WorkersDying(deaths_in_a_row)
+    log.warning("%s: %s", task.relpath, WORKER_DIED)
+    return failed_records(task, WORKER_DIED)
 
 
 def process_file(task: Task, options: RenderOptions) -> list[dict[str, Any]]:
@@ -487,6 +495,7 @@ class Summary:
         yield (f"{self.files} files in {self.seconds:.1f} s ({self.resumed} already done): "
                f"{self.counts.get('rendered', 0)} rendered, {self.counts.get('no_face', 0)} no face{kept}, "
                f"{self.counts.get('unreadable', 0)} unreadable, {self.counts.get('skipped', 0)} skipped"
-               + (f", {self.counts['failed']} failed (worker died; --resume retries)" if self.counts.get("failed") else ""))
+               + (f", {self.counts['failed']} failed (worker died; --resume retries)"
+                  if self.counts.get("failed") else ""))
         if self.seconds > 0 and self.faces:
             yield f"{self.faces} faces masked, {self.faces / self.seconds:.1f} faces/s"

@@ -27,17 +27,14 @@ from .batch import (
     MANIFEST,
     RUN,
     SUMMARY,
-    DEATHS_IN_A_ROW,
     VARIANT_CHUNK,
-    WORKER_DIED,
     WorkersDying,
     ManifestJournal,
     RenderOptions,
     Summary,
     Task,
     detect_file,
-    failed_records,
-    workers_dying,
+    died_alone,
     file_seed,
     iter_process_file,
     output_relpath,
@@ -481,9 +478,9 @@ def run_local(tasks: list[Task], options: RenderOptions, workers: int, process=N
     with several.
 
     A worker process that dies (the kernel's memory killer, a crash in native code) takes the pool with it and
-    every file then in flight: each of those is tried again alone, in a fresh process, so only a file that
-    kills its worker by itself ends as "failed" (which a resume retries); the run goes on. `process`: what a
-    worker runs for each (task, options), `_process` unless a test swaps it."""
+    every file then in flight: those are tried again one at a time in a fresh process, so only a file that
+    kills its worker by itself ends as "failed" (which a resume retries); the run goes on (`died_alone`).
+    `process`: what a worker runs for each (task, options), `_process` unless a test swaps it."""
     process = process or _process
     if not tasks:
         return
@@ -503,10 +500,7 @@ def run_local(tasks: list[Task], options: RenderOptions, workers: int, process=N
             deaths_in_a_row = 0 if finished else deaths_in_a_row
             for task in culprit:
                 deaths_in_a_row += 1
-                if deaths_in_a_row >= DEATHS_IN_A_ROW:
-                    raise workers_dying(deaths_in_a_row)
-                log.warning("%s: %s", task.relpath, WORKER_DIED)
-                yield failed_records(task, options, WORKER_DIED)
+                yield died_alone(task, deaths_in_a_row)
 
 
 def _pool_pass(pending: collections.deque, options: RenderOptions, workers: int, process, chunk_files: int,

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .batch import DEATHS_IN_A_ROW, WORKER_DIED, RenderOptions, Task, failed_records, process_file, workers_dying
+from .batch import RenderOptions, Task, died_alone, process_file
 from .landmarks import quiet_native_logs
 
 log = logging.getLogger(__name__)
@@ -111,14 +111,15 @@ def _quiet_ray() -> None:
 
 
 def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: str | None = None,
-            nodes_seen: dict[str, int] | None = None, process: Callable | None = None) -> Iterator[list[dict[str, Any]]]:
+            nodes_seen: dict[str, int] | None = None,
+            process: Callable | None = None) -> Iterator[list[dict[str, Any]]]:
     """Yield each file's manifest records as Ray finishes them. `nodes_seen` counts files per Ray node.
 
     An actor that dies more often than Ray restarts it (a file that kills its process every time: the memory
     killer, a crash in native code) loses its batches, and another batch it had queued: a fresh actor takes its
-    place, and once the rest is done each lost file is tried again alone on an actor of its own, so only a
-    file that kills its worker by itself ends as "failed" (which a resume retries). `process`: what an actor
-    runs per file, `process_file` unless a test swaps it."""
+    place, and once the rest is done the lost files are tried again one at a time on the first actor, so only a
+    file that kills its worker by itself ends as "failed" (which a resume retries; `died_alone`). `process`:
+    what an actor runs per file, `process_file` unless a test swaps it."""
     _quiet_ray()
     ray = _import_ray()
     _quiet_ray()  # importing ray configured its loggers afresh
@@ -185,10 +186,7 @@ def run_ray(tasks: list[Task], options: RenderOptions, workers: int, address: st
                 node, files = ray.get(actors[0].run.remote([task]))
             except ray.exceptions.RayActorError:
                 deaths_in_a_row += 1
-                if deaths_in_a_row >= DEATHS_IN_A_ROW:
-                    raise workers_dying(deaths_in_a_row) from None
-                log.warning("%s: %s", task.relpath, WORKER_DIED)
-                yield failed_records(task, options, WORKER_DIED)
+                yield died_alone(task, deaths_in_a_row)
                 actors[0] = stage.remote(options, process)  # the dead one's CPU is free again
                 continue
             deaths_in_a_row = 0

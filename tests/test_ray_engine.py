@@ -155,7 +155,8 @@ def test_a_file_that_kills_its_actor_every_time_is_recorded_as_failed_and_the_re
     options = RenderOptions(src=str(src), dst=str(dst), seed=3)
     records = [r for batch in run_ray(scan_tree(src), options, workers=1, process=die_on_poison) for r in batch]
     by_source = {r["source"]: r for r in records}
-    assert len(records) == 4 and sorted(by_source) == sorted([p.name for p in maskgen.sample_paths()[:3]] + ["poison.jpg"])
+    expected = sorted([p.name for p in maskgen.sample_paths()[:3]] + ["poison.jpg"])
+    assert len(records) == 4 and sorted(by_source) == expected
     assert by_source["poison.jpg"]["status"] == "failed" and by_source["poison.jpg"]["reason"] == WORKER_DIED
     assert all(r["status"] == "rendered" and (dst / r["output"]).is_file()
                for name, r in by_source.items() if name != "poison.jpg")

@@ -42,9 +42,8 @@ def test_a_file_that_kills_its_worker_is_recorded_as_failed_and_the_rest_are_ren
 
 def test_failed_is_not_final_so_a_resume_retries_it_and_the_summary_says_so(tmp_path):
     whole, split = Task("a.jpg"), Task("b.jpg", variants=(8, 11))
-    options = RenderOptions(src=str(tmp_path), dst=str(tmp_path / "out"), per_image=11)
-    assert [r["variant"] for r in failed_records(split, options, WORKER_DIED)] == [8, 9, 10]
-    failed = failed_records(whole, options, WORKER_DIED)
+    assert [r["variant"] for r in failed_records(split, WORKER_DIED)] == [8, 9, 10]
+    failed = failed_records(whole, WORKER_DIED)
     assert failed == [{"source": "a.jpg", "output": None, "status": "failed", "reason": WORKER_DIED, "faces": 0}]
     plan = plan_run([whole], {"a.jpg": failed}, tmp_path, per_image=1)
     assert [t.relpath for t in plan.todo] == ["a.jpg"] and plan.files_done == 0
@@ -65,7 +64,7 @@ def test_the_cli_lists_a_failed_file_in_manifest_and_summary_and_a_resume_render
     def b_kills_its_worker(tasks, options, workers, process=None):
         for task in tasks:
             if task.relpath == "b.jpg":
-                yield failed_records(task, options, WORKER_DIED)
+                yield failed_records(task, WORKER_DIED)
             else:
                 yield from real_run_local([task], options, 1)
 
@@ -106,14 +105,14 @@ def test_workers_that_die_on_every_file_stop_the_run_with_a_clear_error(tmp_path
 
 
 def test_the_cli_says_why_it_stopped_and_exits_with_its_own_code(tmp_path, monkeypatch, capsys):
-    from maskgen.batch import workers_dying
+    from maskgen.batch import WorkersDying
 
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(SAMPLES / "Madonna_0002.jpg", src / "a.jpg")
 
     def dying(tasks, options, workers, process=None):
-        raise workers_dying(3)
+        raise WorkersDying(3)
         yield  # a generator, as the real engine is
 
     monkeypatch.setattr(cli, "run_local", dying)
