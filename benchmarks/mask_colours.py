@@ -6,7 +6,8 @@ Each photo is aligned as in benchmarks/realism.py (eyes at fixed places, 64 px);
 of a patch between the nose and the chin, read in HSV and put into one of a few broad groups (black, charcoal,
 grey, white, light blue, blue/navy, green/teal, pink/red/purple, yellow/orange/brown); the patch's spread of
 lightness tells plain from patterned, and its spread at three scales (coarse: shading, middle: bulges and
-creases, fine: texture and grain; on crops whose patch lies inside the photo) how uniform masks are inside. Real: ../shared/data/real-masks/with_mask. Synthetic: each style rendered
+creases, fine: texture and grain; on crops whose patch lies inside the photo) how uniform masks are inside, and
+what the fine layer is made of (its kurtosis and neighbour correlation: grain, or a few sharp creases and edges). Real: ../shared/data/real-masks/with_mask. Synthetic: each style rendered
 on ../shared/data/real-masks/without_mask, so lighting and photo quality match as far as they can.
 The photos' light tints every mask alike on both sides, so the groups compare like with like, but they are
 not the fabric's true colour (a white mask in shade reads as grey).
@@ -69,7 +70,9 @@ def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
     groups = Counter(named)
     whole = inside[:, PATCH[0], PATCH[1]].mean(axis=(1, 2)) >= 0.95
     bands = inside_spread(crops[whole])
+    shape = fine_shape(crops[whole])
     of_group = np.array(named)[whole]
+    members_of = {"all": np.ones(len(of_group), bool), "white": of_group == "white", "black": of_group == "black"}
     return {"photos": int(len(crops)),
             "groups": {g: groups.get(g, 0) / len(crops) for g in GROUPS},
             "patterned": float((spread > PATTERNED_SPREAD).mean()),
@@ -78,8 +81,10 @@ def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
                                   np.percentile(lightness[whole].mean(axis=1) * 255, np.arange(10, 100, 10))],
             "inside_spread_median": {
                 group: {band: round(float(np.median(values[members])), 2) for band, values in bands.items()}
-                for group, members in (("all", np.ones(len(of_group), bool)), ("white", of_group == "white"),
-                                       ("black", of_group == "black")) if members.any()}}
+                for group, members in members_of.items() if members.any()},
+            "inside_fine_shape_median": {
+                group: {name: round(float(np.nanmedian(values[members])), 3) for name, values in shape.items()}
+                for group, members in members_of.items() if members.any()}}
 
 
 def inside_spread(crops: np.ndarray) -> dict[str, np.ndarray]:
@@ -89,6 +94,24 @@ def inside_spread(crops: np.ndarray) -> dict[str, np.ndarray]:
                             for sigma in SCALES)
     layers = {"coarse": coarse_cut, "middle": fine_cut - coarse_cut, "fine": grey - fine_cut}
     return {name: layer[:, PATCH[0], PATCH[1]].std(axis=(1, 2)) for name, layer in layers.items()}
+
+
+def fine_shape(crops: np.ndarray) -> dict[str, np.ndarray]:
+    """Per crop, what the fine layer of the patch (`inside_spread`'s) is made of: its kurtosis (3 for noise,
+    higher for a few sharp creases, edges and print outlines among smooth fabric) and the correlation of
+    neighbouring pixels (near 0 for pixel grain, higher for structure a few pixels wide)."""
+    grey = luminance(crops.astype(np.float32))
+    fine = grey - (np.stack([cv2.GaussianBlur(g, (0, 0), SCALES[0]) for g in grey]) if len(grey) else grey)
+    patch = fine[:, PATCH[0], PATCH[1]]
+    centred = patch - patch.mean(axis=(1, 2), keepdims=True)
+    variance = (centred**2).mean(axis=(1, 2))
+    flat = variance < 1e-6  # a perfectly even patch has no shape: left out of the medians
+    safe = np.where(flat, 1.0, variance)
+    kurtosis = (centred**4).mean(axis=(1, 2)) / safe**2
+    across = (centred[:, :, 1:] * centred[:, :, :-1]).mean(axis=(1, 2))
+    down = (centred[:, 1:] * centred[:, :-1]).mean(axis=(1, 2))
+    correlation = 0.5 * (across + down) / safe
+    return {"kurtosis": np.where(flat, np.nan, kurtosis), "neighbour_correlation": np.where(flat, np.nan, correlation)}
 
 
 def distance(a: dict, b: dict) -> float:
@@ -153,7 +176,7 @@ def main() -> None:
         row["distance_to_real"] = distance(row, report["real"])
         report["synthetic"][style] = row
         print(f"{style:>12}: distance to real {row['distance_to_real']:.3f}, patterned {row['patterned']:.1%}, "
-              f"spread inside {row['inside_spread_median']['all']}")
+              f"spread inside {row['inside_spread_median']['all']}, fine shape {row['inside_fine_shape_median']['all']}")
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(report, args.out.with_suffix(".png"))
     print(json.dumps({"real": report["real"], **{k: v["groups"] for k, v in report["synthetic"].items()}}, indent=1))

@@ -158,3 +158,26 @@ def test_a_two_sample_test_split_by_framing_finds_a_difference_only_where_there_
     assert split["compared_padded"] > 0.9 and split["balanced_padded"] > 0.75
     assert abs(split["compared_framed"] + split["real_masked_framed"] - 1.0) < 0.35  # framed: no better than chance
     assert split["balanced_framed"] == 0.5 * (split["compared_framed"] + split["real_masked_framed"])
+
+
+def test_fine_shape_tells_grain_from_a_few_sharp_creases():
+    """mask_colours.fine_shape: pixel grain is light-tailed and uncorrelated, a crease or two on even fabric
+    heavy-tailed, and structure a few pixels wide correlated; an even patch has no shape at all."""
+    import cv2
+
+    import mask_colours
+
+    rng = np.random.default_rng(0)
+    grain = np.clip(128 + rng.normal(0, 6, (4, realism.CROP, realism.CROP, 1)), 0, 255).repeat(3, -1)
+    creased = np.full((4, realism.CROP, realism.CROP, 3), 128.0)
+    rows = mask_colours.PATCH[0]
+    creased[:, rows.start + 5, :] = 90.0  # one dark crease across the patch
+    blobs = np.stack([cv2.GaussianBlur(rng.normal(0, 30, (realism.CROP, realism.CROP)), (0, 0), 1.2)
+                      for _ in range(4)])[..., None].repeat(3, -1) + 128
+    shape = {name: mask_colours.fine_shape(x.astype(np.uint8)) for name, x in
+             (("grain", grain), ("creased", creased), ("blobs", blobs))}
+    assert np.all(shape["creased"]["kurtosis"] > 2 * shape["grain"]["kurtosis"])
+    assert np.all(np.abs(shape["grain"]["neighbour_correlation"]) < 0.3)
+    assert np.all(shape["blobs"]["neighbour_correlation"] > shape["grain"]["neighbour_correlation"] + 0.3)
+    even = mask_colours.fine_shape(np.full((1, realism.CROP, realism.CROP, 3), 77, np.uint8))
+    assert np.isnan(even["kurtosis"]).all() and np.isnan(even["neighbour_correlation"]).all()
