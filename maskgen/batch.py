@@ -211,8 +211,8 @@ def iter_render_file(detection: Detection, options: RenderOptions) -> Iterator[d
                 occ = occlusion_relpath(out_rel)
                 write_image(Path(options.dst) / occ, result.occlusion.astype(np.uint8) * 255)
                 record["occlusion"] = occ
-        except (ImageError, OSError) as exc:
-            yield {**record, "output": None, "status": "unreadable", "reason": f"cannot write: {exc}"}
+        except (ImageError, OSError) as exc:  # the disk, not the photo: "failed", which a resume retries
+            yield {**record, "output": None, "status": "failed", "reason": f"cannot write: {exc}"}
             continue
         yield {**record, "status": "rendered", "reason": None, "masked_faces": result.masked_faces,
                "params": result.params}
@@ -244,7 +244,7 @@ def _unmasked(record: dict[str, Any], reason: str | None, params: list | None, i
             write_image(Path(options.dst) / occ, np.zeros(tuple(size), np.uint8))
             record["occlusion"] = occ
     except (ImageError, OSError) as exc:
-        return {**record, "output": None, "status": "unreadable", "reason": f"cannot copy unmasked: {exc}"}
+        return {**record, "output": None, "status": "failed", "reason": f"cannot copy unmasked: {exc}"}
     return {**record, "kept_unmasked": True}
 
 
@@ -495,7 +495,7 @@ class Summary:
         yield (f"{self.files} files in {self.seconds:.1f} s ({self.resumed} already done): "
                f"{self.counts.get('rendered', 0)} rendered, {self.counts.get('no_face', 0)} no face{kept}, "
                f"{self.counts.get('unreadable', 0)} unreadable, {self.counts.get('skipped', 0)} skipped"
-               + (f", {self.counts['failed']} failed (worker died; --resume retries)"
+               + (f", {self.counts['failed']} failed (see the manifest; --resume retries)"
                   if self.counts.get("failed") else ""))
         if self.seconds > 0 and self.faces:
             yield f"{self.faces} faces masked, {self.faces / self.seconds:.1f} faces/s"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -48,11 +49,12 @@ from .images import (IMAGE_SUFFIXES, ImageError, is_image_path, read_image, remo
                      write_bytes_atomic, write_image)
 from .kinds import STYLES, Placement
 
-EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_WORKERS_DYING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_WORKERS_DYING, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 MAX_PER_IMAGE = 10_000  # more needs --allow-many
 log = logging.getLogger("maskgen")
 IN_FLIGHT_PER_WORKER = 3  # chunks queued per worker process: none waits for the parent's round trip
 CHUNK_FILES = 8  # files per chunk sent to a worker
+PARENT_POLL_SECONDS = 1.0  # how often a worker checks that the run it works for is still there
 
 # Values that look like a negative number or a LOW,HIGH range starting with one ("-1", "-0.5", "-1,5",
 # "-0.1,0.5") are values, not options: `--chin-drop -0.1,0.2` works as written. argparse's own pattern only takes
@@ -228,11 +230,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"maskgen {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        _stop_children()
         print("\ninterrupted; run the same command with --resume to finish", file=sys.stderr)
         return EXIT_INTERRUPTED
     except WorkersDying as exc:
         print(f"maskgen {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_WORKERS_DYING
+
+
+def _stop_children() -> None:
+    """Stop any worker process still running after Ctrl-C (a pool interrupted while it was starting up, say):
+    Python's exit would otherwise wait for it for good. Its output is written atomically, so nothing is torn."""
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(timeout=5)
 
 
 # --- render ------------------------------------------------------------------------------------------------
@@ -270,6 +282,40 @@ def _check_dst(src: Path, root: Path, single: bool, dst: Path, args: argparse.Na
         raise UsageError(f"DST exists and is not a folder: {dst}")
     if not args.dry_run and dst.exists() and any(dst.iterdir()) and not (args.resume or args.overwrite):
         raise UsageError(f"DST is not empty: {dst}; use --resume to continue a run there, or --overwrite")
+
+
+def _check_texture_dirs(folders) -> None:
+    for folder in folders:
+        if not Path(folder).exists():
+            raise UsageError(f"texture folder not found: {folder}")
+        if not Path(folder).is_dir():
+            raise UsageError(f"--textures takes folders of images; not a folder: {folder}")
+
+
+def _check_writable(dst: Path, shown: Path) -> None:
+    """Create DST and write (and remove) a file in it, so a folder nobody may write to is refused in one line
+    before any work, not found out photo by photo."""
+    import tempfile
+
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=dst, prefix=".maskgen-write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to DST {shown}: {exc.strerror or exc}") from None
+
+
+def _check_cache(path: Path) -> None:
+    """A --cache file that is not a landmark cache (SQLite) is refused before any work: every worker would
+    otherwise fail on it after DST was set up."""
+    import sqlite3
+
+    if path.exists():
+        try:
+            with contextlib.closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as connection:
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise UsageError(f"--cache {path} is not a landmark cache: {exc}") from None
 
 
 # The options a run's outputs depend on, as recorded in DST/run.json: a resume must repeat them. (--workers,
@@ -352,9 +398,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         cache=str((args.cache or args.dst / "landmarks.sqlite").resolve()), placement=_placement(args),
         texture_dirs=tuple(str(Path(t).resolve()) for t in args.textures), max_faces=args.max_faces,
         quality=args.quality, keep_unmasked=args.keep_unmasked)
-    for folder in options.texture_dirs:
-        if not Path(folder).is_dir():
-            raise UsageError(f"texture folder not found: {folder}")
+    _check_texture_dirs(options.texture_dirs)
     run_options = _run_options(args, options)
     dst = Path(options.dst)
     if args.resume:
@@ -390,7 +434,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         check_ray(args.address)
 
-    dst.mkdir(parents=True, exist_ok=True)
+    _check_cache(Path(options.cache))
+    _check_writable(dst, args.dst)
     if args.overwrite:
         removed = remove_outputs(dst, (r for recs in stale.values() for r in recs))
         if stale:
@@ -405,6 +450,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         remove_partial_writes(dst)  # and the half-written files of a killed run
     summary = Summary(resumed=plan.files_done)
     started = time.perf_counter()
+    results = iter(())
     try:
         nodes: dict[str, int] = {}
         if args.engine == "ray":
@@ -438,6 +484,9 @@ def cmd_render(args: argparse.Namespace) -> int:
                         log.info("%s: %s (%s)", r["source"], r["status"], r["reason"])
                 bar.update(count)
     finally:
+        # Ctrl-C lands here while the engine's generator waits at a yield: closing it stops the workers now
+        # (an open pool would be joined at interpreter exit, waiting for workers nobody tells to stop).
+        results.close()
         journal.close()
         summary.seconds = time.perf_counter() - started
     recorded = journal.load()
@@ -457,6 +506,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"manifest: {journal.path}")
     if totals.counts.get("rendered", 0) == 0:
         return EXIT_NOTHING_DONE
+    if summary.counts.get("failed", 0):
+        return EXIT_SOME_FAILED
     return EXIT_OK
 
 
@@ -465,7 +516,25 @@ def _init_worker() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     os.environ.setdefault("GLOG_minloglevel", "2")
+    _exit_with_parent()
     _init_worker_inline()
+
+
+def _exit_with_parent(poll_seconds: float = PARENT_POLL_SECONDS) -> None:
+    """End this worker once its parent is gone (killed, or stopped by a batch scheduler or the memory killer):
+    an orphaned worker would otherwise go on holding its memory for good. The parent's death re-parents the
+    worker, which a watcher thread notices."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                os._exit(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watch, name="maskgen-parent-watch", daemon=True).start()
 
 
 def _process(args: tuple[Task, RenderOptions]) -> list[dict[str, Any]]:
@@ -607,6 +676,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     root, single = _source(args.src)
     placement = _placement(args)
+    _check_texture_dirs(args.textures)
+    if args.out.is_dir():
+        raise UsageError(f"--out is a folder, not an image file: {args.out}")
+    blocking = next((p for p in args.out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UsageError(f"cannot write --out {args.out}: {blocking} is a file, not a folder")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write --out {args.out}: {exc.strerror or exc}") from None
     files = [root / t.relpath for t in _tasks(root, single) if t.is_image]
     if not files:
         print(f"maskgen preview: no image files under {args.src}", file=sys.stderr)

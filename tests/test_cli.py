@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import maskgen
-from maskgen.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_USAGE, main
+from maskgen.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, main
 
 
 @pytest.fixture()
@@ -460,3 +460,61 @@ def test_preview_says_why_it_made_no_sheet(tmp_path, capsys):
     (bad / "a.jpg").write_bytes(b"not a photo")
     assert main(["preview", str(bad), "--out", str(tmp_path / "s.png")]) == EXIT_NOTHING_DONE
     assert "none of the photos picked could be read" in capsys.readouterr().err
+
+
+def test_a_dst_nobody_may_write_to_is_refused_before_any_work(dataset, tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    def refused(*args, **kwargs):  # what a read-only folder answers (the tests may run as root, who may write)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refused)
+    assert main(["render", str(dataset), str(tmp_path / "dst")]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "cannot write to DST" in err and "Permission denied" in err and "Traceback" not in err
+    assert not (tmp_path / "dst" / "run.json").exists()
+
+
+def test_a_cache_that_is_not_a_landmark_cache_is_refused_before_dst_is_touched(dataset, tmp_path, capsys):
+    bad = tmp_path / "cache.sqlite"
+    bad.write_text("not a database")
+    dst = tmp_path / "dst"
+    assert main(["render", str(dataset), str(dst), "--cache", str(bad)]) == EXIT_USAGE
+    assert "is not a landmark cache" in capsys.readouterr().err and not dst.exists()
+
+
+def test_outputs_that_cannot_be_written_fail_visibly_and_a_resume_writes_them(dataset, tmp_path, monkeypatch, capsys):
+    """A full disk or a folder made read-only mid-run is the disk's fault, not the photo's: "failed" (not
+    final), a non-zero exit, and a resume redoes exactly those outputs."""
+    from maskgen import batch
+
+    real_write = batch.write_image
+
+    def disk_full_for_neutral(path, *args, **kwargs):
+        if "neutral" in str(path):
+            raise OSError(28, "No space left on device")
+        return real_write(path, *args, **kwargs)
+
+    dst = tmp_path / "dst"
+    monkeypatch.setattr(batch, "write_image", disk_full_for_neutral)
+    assert main(["render", str(dataset), str(dst), "--workers", "1"]) == EXIT_SOME_FAILED
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    failed = [r for r in records if r["status"] == "failed"]
+    assert failed and all("neutral" in r["source"] and "No space left" in r["reason"] for r in failed)
+    assert f"{len(failed)} failed (see the manifest; --resume retries)" in out
+    assert not any(r["status"] == "unreadable" and "neutral" in r["source"] for r in records)
+    monkeypatch.setattr(batch, "write_image", real_write)
+    assert main(["render", str(dataset), str(dst), "--workers", "1", "--resume"]) == EXIT_OK
+    records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    assert {r["source"] for r in records if r["status"] == "failed"} == set()
+    assert all((dst / r["output"]).is_file() for r in records if "neutral" in r["source"])
+
+
+def test_preview_and_textures_name_a_file_where_a_folder_is_needed(dataset, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["preview", str(dataset), "--out", str(a_file / "sheet.png")]) == EXIT_USAGE
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["render", str(dataset), str(tmp_path / "dst"), "--textures", str(a_file)]) == EXIT_USAGE
+    assert "not a folder" in capsys.readouterr().err

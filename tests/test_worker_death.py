@@ -69,9 +69,9 @@ def test_the_cli_lists_a_failed_file_in_manifest_and_summary_and_a_resume_render
                 yield from real_run_local([task], options, 1)
 
     monkeypatch.setattr(cli, "run_local", b_kills_its_worker)
-    assert cli.main(["render", str(src), str(dst), "--workers", "1"]) == cli.EXIT_OK
+    assert cli.main(["render", str(src), str(dst), "--workers", "1"]) == cli.EXIT_SOME_FAILED
     printed = capsys.readouterr().out
-    assert "1 rendered" in printed and "1 failed (worker died; --resume retries)" in printed
+    assert "1 rendered" in printed and "1 failed (see the manifest; --resume retries)" in printed
     records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
     assert {r["source"]: r["status"] for r in records} == {"a.jpg": "rendered", "b.jpg": "failed"}
     assert json.loads((dst / "summary.json").read_text())["all"]["counts"] == {"rendered": 1, "failed": 1}
@@ -118,3 +118,98 @@ def test_the_cli_says_why_it_stopped_and_exits_with_its_own_code(tmp_path, monke
     monkeypatch.setattr(cli, "run_local", dying)
     assert cli.main(["render", str(src), str(tmp_path / "dst")]) == cli.EXIT_WORKERS_DYING
     assert "3 files in a row each killed the worker" in capsys.readouterr().err
+
+
+def _slow_but_first(args: tuple[Task, RenderOptions]):
+    """Runs in a spawned worker: file 0 at once, the others after a pause, so the consumer holds a record while
+    the pool still works."""
+    import time
+
+    task, _ = args
+    if task.relpath != "0.jpg":
+        time.sleep(3)
+    return cli._process(args)
+
+
+def test_an_interrupt_while_the_engine_waits_stops_its_workers(tmp_path, monkeypatch):
+    """Ctrl-C lands in the consumer loop while the engine's generator waits at a yield: the pool must be shut
+    down then, not left to Python's exit-time join, which waits for workers nobody told to stop."""
+    import gc
+    import multiprocessing
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    for i in range(4):
+        shutil.copy(SAMPLES / "Madonna_0002.jpg", src / f"{i}.jpg")
+    real_run_local = cli.run_local
+    monkeypatch.setattr(cli, "CHUNK_FILES", 1)
+    monkeypatch.setattr(cli, "run_local", lambda tasks, options, workers, process=None:
+                        real_run_local(tasks, options, workers, process=_slow_but_first))
+    appended = []
+
+    def interrupt_on_first_record(self, records):
+        appended.append(records)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.ManifestJournal, "append", interrupt_on_first_record)
+    gc.disable()  # only an explicit close may stop the pool, not a collection that happens to come first
+    try:
+        assert cli.main(["render", str(src), str(dst), "--workers", "2"]) == cli.EXIT_INTERRUPTED
+        assert len(appended) == 1
+        assert multiprocessing.active_children() == []
+    finally:
+        gc.enable()
+
+
+def _serve_forever(pid_file: str) -> None:
+    """A parent run, in its own process: one pool worker (with maskgen's initializer) busy on a long task."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=cli._init_worker)
+    pool.submit(_report_and_sleep, pid_file)
+    time.sleep(120)
+
+
+def _report_and_sleep(pid_file: str) -> None:
+    import time
+
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(120)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie waiting for init to reap it is gone
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    """A batch scheduler or the memory killer may kill the run's main process alone: its workers must not live
+    on, holding their memory, for good."""
+    import multiprocessing
+    import signal
+    import sys
+    import time
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc to see whether the worker lives")
+    pid_file = tmp_path / "worker.pid"
+    parent = multiprocessing.get_context("spawn").Process(target=_serve_forever, args=(str(pid_file),))
+    parent.start()
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    worker = int(pid_file.read_text())
+    assert _alive(worker)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.join()
+    deadline = time.monotonic() + 10 * cli.PARENT_POLL_SECONDS + 5
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker)
