@@ -68,8 +68,9 @@ def run_one(model: str, condition: str, args: argparse.Namespace, results: Path)
         cache = ["--cache", str(args.cache)]
         # a run cut short (a session ends) goes on from its last finished epoch: keyed randomness makes the
         # resumed run the very run it would have been
-        resume = ["--resume", str(run / "last.pt")] if (run / "last.pt").exists() and not args.force else []
-        if resume:
+        resume = ["--resume", str(run / "last.pt")] if (run / "last.pt").exists() and not args.force else \
+            ["--overwrite"]  # the script owns its run folders: --force, or a run that never saved an epoch
+        if resume[0] == "--resume":
             print(f"{model} trained on {condition}: resuming from {run / 'last.pt'}")
         code = fer(["train", "--data", str(args.data), "--model", model, "--config", args.config, "--mask", condition,
                     "--out", str(run), "--seed", str(args.seed), *cache, *resume])

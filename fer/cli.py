@@ -25,7 +25,7 @@ from maskgen.sheet import contact_sheet
 from .data import LABELS, MASKS, DatasetError, FaceDataset, build_landmark_cache, check_images, find_samples
 from .metrics import classification_metrics, plot_confusion
 from .models import count_parameters, create_model, list_models
-from .train import CONFIGS, device, predict, stratified_subset, train
+from .train import CONFIGS, RESUMABLE_CHANGES, device, predict, resume_differences, stratified_subset, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,13 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-mask", default=None, choices=MASKS, help="mask on validation photos (default: --mask)")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--weights", default=None, help="local weights file to start from")
-    t.add_argument("--resume", default=None, help="checkpoint (last.pt) to continue")
-    t.add_argument("--epochs", type=int, default=None)
-    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--resume", default=None, type=Path,
+                   help="checkpoint (last.pt) to continue; the run's settings must be repeated (--epochs may grow)")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    t.add_argument("--epochs", type=_at_least(1), default=None)
+    t.add_argument("--image-size", type=_at_least(16), default=None)
     t.add_argument("--balance", choices=("none", "weights", "sampler"), default=None)
     t.add_argument("--optimizer", choices=("sgd", "radam"), default=None)
-    t.add_argument("--max-train", type=int, default=None)
-    t.add_argument("--workers", type=int, default=None)
+    t.add_argument("--max-train", type=_at_least(1), default=None)
+    t.add_argument("--workers", type=_at_least(0), default=None)
     t.add_argument("--seed", type=int, default=0)
 
     e = sub.add_parser("evaluate", help="score a checkpoint; JSON, confusion-matrix PNG, misclassified grid (JPEG)")
@@ -69,13 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mask", default="none", choices=MASKS)
     e.add_argument("--mask-seed", type=int, default=0, help="fixed masks: every model sees the same pixels")
     e.add_argument("--out", type=Path, required=True, help="folder for metrics.json and the PNGs")
-    e.add_argument("--max-samples", type=int, default=None)
+    e.add_argument("--max-samples", type=_at_least(1), default=None)
     e.add_argument("--no-grid", action="store_true",
                    help="skip misclassified.jpg (the grid of up to 40 misclassified photos, about 100 KB)")
 
     m = sub.add_parser("models", help="list the models with their parameter counts")
     m.add_argument("--image-size", type=int, default=64, help="also check a forward pass at this size")
     return parser
+
+
+def _at_least(low: int):
+    """An argparse type: an integer no smaller than `low`, refused before any work otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, FileNotFoundError, ValueError) as exc:
         print(f"fer {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = f"; continue with --resume {args.out / 'last.pt'}" if args.command == "train" else ""
+        print(f"\nfer {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 def default_cache_path(args: argparse.Namespace, root: Path) -> Path:
@@ -105,6 +124,10 @@ def _cache(args: argparse.Namespace, root: Path, needed: bool) -> LandmarkCache 
 
 def _load(args, split: str, mask: str, limit: int | None, seed: int):
     samples, root = find_samples(args.data, split, args.colour)
+    if args.colour:
+        every = len(find_samples(args.data, split, False)[0])
+        if every > len(samples):
+            print(f"--colour: {len(samples)} of the {every} {split} photos have a colour copy; the others are left out")
     samples = [samples[i] for i in stratified_subset(np.array([s.label for s in samples]), limit, seed)]
     samples = check_images(samples, args.skip_bad)
     cache = _cache(args, root, mask != "none")
@@ -120,6 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = dataclasses.replace(CONFIGS[args.config], **overrides)
     val_mask = args.val_mask or args.mask
     create_model(args.model)  # fail on a bad model or weights file before touching the data
+    _check_run_folder(args, config)
     train_samples, train_cache, _ = _load(args, args.train_split, args.mask, config.max_train, args.seed)
     val_samples, val_cache, _ = _load(args, args.val_split, val_mask, config.max_val, args.seed)
     train_set = FaceDataset(train_samples, config.image_size, args.mask, train_cache, augment=config.augment,
@@ -137,6 +161,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     (args.out / "train.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"best validation balanced accuracy {summary['best_val_balanced_accuracy']:.3f}; wrote {args.out}")
     return 0
+
+
+def _check_run_folder(args: argparse.Namespace, config) -> None:
+    """Before any data is read: --out holds no other run (unless --overwrite), and a --resume checkpoint
+    exists and repeats the run's settings."""
+    if args.resume is None:
+        if not args.overwrite and any((args.out / name).exists() for name in ("train.json", "last.pt")):
+            raise ValueError(f"{args.out} already holds a run; continue it with --resume {args.out / 'last.pt'}, "
+                             "or pass --overwrite to replace it")
+        return
+    if not args.resume.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {args.resume}")
+    state = torch.load(args.resume, map_location="cpu", weights_only=False)
+    if state.get("model_name") != args.model:
+        raise ValueError(f"{args.resume} is a {state.get('model_name')!r} checkpoint, not {args.model!r}")
+    changed = resume_differences(state, args.model, config, args.mask, args.greyscale, args.seed)
+    if changed:
+        raise ValueError(f"--resume must repeat the run's settings (only {', '.join(RESUMABLE_CHANGES)} may "
+                         f"change); this command differs in: {'; '.join(changed)}")
 
 
 def write_predictions(path: Path, files: list[Path], y_true: np.ndarray, y_pred: np.ndarray) -> None:

@@ -184,6 +184,7 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
         # keyed by epoch, so a resumed run sees the very order, masks and augmentations it would have seen
         train_set.set_epoch(epoch)
         generator.manual_seed(derive_seed(seed, "order", epoch))
+        torch.manual_seed(derive_seed(seed, "torch", epoch) % 2**63)  # dropout and the like, keyed too
         started, seen, loss_sum = time.perf_counter(), 0, 0.0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for images, targets in bar:
@@ -213,7 +214,8 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
         state = {"model_name": model_name, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                  "scheduler_state": scheduler.state_dict(), "epoch": epoch, "best": best, "stale": stale,
                  "history": history, "config": dataclasses.asdict(config), "labels": LABELS,
-                 "mask": train_set.mask, "image_size": config.image_size, "greyscale": train_set.greyscale}
+                 "mask": train_set.mask, "image_size": config.image_size, "greyscale": train_set.greyscale,
+                 "seed": seed}
         save_atomic(state, out / "last.pt")
         if improved:
             save_atomic(state, out / "best.pt")
@@ -226,6 +228,22 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
             print(f"early stop: no improvement for {stale} epochs")
             break
     return {"best_val_balanced_accuracy": best, "epochs_run": len(history), "history": history}
+
+
+# What a resume may change: how long it goes on, and how the work is spread (no result depends on it).
+RESUMABLE_CHANGES = ("epochs", "early_stop_patience", "workers")
+
+
+def resume_differences(state: dict[str, Any], model_name: str, config: TrainConfig, mask: str, greyscale: bool,
+                       seed: int) -> list[str]:
+    """What a resumed run would do differently from the checkpoint's run, as "name: was -> now" lines; a resume
+    must repeat the run's settings, or train.json would describe a run that never happened."""
+    was = {"model": state.get("model_name"), "mask": state.get("mask"), "greyscale": state.get("greyscale"),
+           "seed": state.get("seed", seed),  # checkpoints from before the seed was kept cannot say
+           **{k: v for k, v in state.get("config", {}).items() if k not in RESUMABLE_CHANGES}}
+    now = {"model": model_name, "mask": mask, "greyscale": greyscale, "seed": seed,
+           **{k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES}}
+    return [f"{key}: {was.get(key)!r} -> {now.get(key)!r}" for key in now if was.get(key) != now.get(key)]
 
 
 def write_history(history: list[dict[str, Any]], out: Path) -> None:

@@ -191,7 +191,11 @@ FLOAT_TOLERANCE = 0.5  # float photos may overshoot [0, 1] a little after other 
 def _check_float_range(image: np.ndarray) -> None:
     """A float photo in 0..255, or one already normalised with a mean and std, would come out as a white or
     invisible mask with no error; refuse it instead, saying what to do."""
-    low, high = float(np.nanmin(image)), float(np.nanmax(image))
+    finite = np.isfinite(image)
+    if not finite.all():
+        raise ImageError(f"float images must hold finite values in [0, 1]; this one has {int((~finite).sum())} NaN or "
+                         "infinite values")
+    low, high = float(image.min()), float(image.max())
     if high > 1.0 + FLOAT_TOLERANCE or low < -FLOAT_TOLERANCE:
         hint = "divide by 255 (or pass the uint8 array)" if high > 2.0 else \
             "apply FaceMask before normalising (A.Normalize, ToTensor) in the pipeline"

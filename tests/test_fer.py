@@ -161,7 +161,8 @@ def test_few_image_training_and_evaluation_end_to_end(folder_dataset, tmp_path, 
     assert not list((run / "eval2").glob("misclassified*"))
     # resume continues from the checkpoint
     assert fer_main(["train", "--data", str(folder_dataset), "--model", model, "--config", "smoke", "--epochs", "2",
-                     "--val-split", "eval", "--out", str(run), "--resume", str(run / "last.pt")]) == 0
+                     "--mask", "varied", "--val-split", "eval", "--out", str(run), "--cache", str(cache),
+                     "--resume", str(run / "last.pt")]) == 0
     assert len(json.loads((run / "history.json").read_text())) == 2
 
 
@@ -171,6 +172,39 @@ def test_resume_refuses_another_models_checkpoint(folder_dataset, tmp_path):
                      "--val-split", "eval", "--out", str(run)]) == 0
     assert fer_main(["train", "--data", str(folder_dataset), "--model", "vgg19", "--config", "smoke",
                      "--val-split", "eval", "--out", str(run), "--resume", str(run / "last.pt")]) == 2
+
+
+def test_a_resumed_run_is_the_uninterrupted_run_and_must_repeat_its_settings(folder_dataset, tmp_path, capsys):
+    """Resumed at epoch 2, a run trains exactly as the uninterrupted one (dropout included: torch's random
+    state is keyed by epoch, not carried over); other settings than the length are refused, and an existing run
+    is not silently replaced."""
+    common = ["train", "--data", str(folder_dataset), "--model", "mobilenet_v2", "--config", "smoke",
+              "--val-split", "eval", "--seed", "4"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert fer_main([*common, "--epochs", "2", "--out", str(whole)]) == 0
+    assert fer_main([*common, "--epochs", "1", "--out", str(cut)]) == 0
+    assert fer_main([*common, "--epochs", "2", "--out", str(cut), "--resume", str(cut / "last.pt")]) == 0
+    losses = [[row["train_loss"] for row in json.loads((run / "history.json").read_text())] for run in (whole, cut)]
+    assert losses[0] == losses[1]
+    capsys.readouterr()
+    assert fer_main([*common, "--epochs", "3", "--image-size", "48", "--mask", "mlfw-white", "--out", str(cut),
+                     "--resume", str(cut / "last.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "image_size: 32 -> 48" in err and "mask: 'none' -> 'mlfw-white'" in err
+    assert fer_main([*common, "--out", str(cut), "--resume", str(tmp_path / "missing.pt")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert fer_main([*common, "--out", str(cut)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert fer_main([*common, "--out", str(cut), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("option,value", [("--epochs", "0"), ("--image-size", "0"), ("--max-train", "-1"),
+                                          ("--workers", "-2"), ("--epochs", "two")])
+def test_fer_refuses_bad_numbers_before_any_work(folder_dataset, tmp_path, option, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        fer_main(["train", "--data", str(folder_dataset), "--model", "mobilenet_v2", "--config", "smoke",
+                  "--out", str(tmp_path / "run"), option, value])
+    assert stop.value.code == 2 and option in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_metrics():

@@ -171,6 +171,10 @@ def test_bad_arguments_raise_clearly(frontal):
         maskgen.apply_masks(image, [face], [])
     with pytest.raises(maskgen.ImageError):
         maskgen.render(np.zeros((10, 10, 2), np.uint8), [])
+    broken = image.astype(np.float32) / 255.0
+    broken[int(face.landmarks[:, 1].mean()), int(face.landmarks[:, 0].mean())] = np.nan  # in the middle of the face
+    with pytest.raises(maskgen.ImageError, match="1 NaN or infinite"):
+        maskgen.render(broken, [face])
 
 
 def test_any_integer_seed_in_python_as_on_the_command_line(frontal):
