@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,12 +91,27 @@ def draw_params(count: int, style: str, seed: int | np.random.Generator, placeme
     return [sample_params(style, rng, placement, texture_dirs) for _ in range(count)]
 
 
-def apply_masks(image: np.ndarray, faces: Sequence[Face], params: Sequence[MaskParams],
+def apply_masks(image: np.ndarray, faces: Sequence[Face], params: Sequence[MaskParams | Mapping[str, Any]],
                 texture_dirs: tuple[str, ...] = ()) -> RenderResult:
     """Render the given masks on the given faces (`Face`s or landmark arrays, as `render` takes them).
-    Deterministic: no random draws happen here."""
+    Deterministic: no random draws happen here. `params` may also be the JSON records a render reported
+    (`RenderResult.params`, a manifest's `params`), which replays those very masks."""
     layout = describe_layout(image)
-    return _apply_masks(image, layout, _as_faces(faces, image, "apply_masks"), params, texture_dirs)
+    return _apply_masks(image, layout, _as_faces(faces, image, "apply_masks"), _as_params(params), texture_dirs)
+
+
+def _as_params(params) -> list[MaskParams]:
+    out = []
+    for index, p in enumerate(params):
+        if isinstance(p, MaskParams):
+            out.append(p)
+            continue
+        try:
+            out.append(MaskParams.from_dict(p))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"params[{index}] is neither a MaskParams nor a record of one (kind, shape, material, "
+                             f"seed, as RenderResult.params holds): {exc!r}") from None
+    return out
 
 
 def _as_faces(faces, image: np.ndarray, caller: str) -> list[Face]:

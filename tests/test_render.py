@@ -290,3 +290,16 @@ def test_the_real_wear_mix_leaves_the_nose_out_about_one_mask_in_twenty():
     assert set(wears) <= set(REAL_WEAR)
     assert abs(wears.count("nose_out") / len(wears) - REAL_WEAR["nose_out"]) < 0.02  # about 4.5 standard errors
     assert {sample_params("varied", np.random.default_rng(i)).shape.wear for i in range(200)} == {"correct"}
+
+
+def test_a_render_replays_from_its_own_json_records(frontal):
+    """RenderResult.params (and a manifest's params) are enough to draw the very same masks again."""
+    import json
+
+    image, face = frontal
+    first = maskgen.render(image, [face], style="varied", seed=21)
+    records = json.loads(json.dumps(first.params))  # as a manifest stores them
+    again = maskgen.apply_masks(image, [face], records)
+    assert np.array_equal(first.image, again.image)
+    with pytest.raises(ValueError, match=r"params\[0\] is neither"):
+        maskgen.apply_masks(image, [face], [{"kind": "cloth"}])
