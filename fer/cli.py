@@ -144,6 +144,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     val_mask = args.val_mask or args.mask
     create_model(args.model)  # fail on a bad model or weights file before touching the data
     _check_run_folder(args, config)
+    for split in (args.train_split, args.val_split):  # both splits exist, before a minute of checks on one
+        find_samples(args.data, split, args.colour)
     train_samples, train_cache, _ = _load(args, args.train_split, args.mask, config.max_train, args.seed)
     val_samples, val_cache, _ = _load(args, args.val_split, val_mask, config.max_val, args.seed)
     train_set = FaceDataset(train_samples, config.image_size, args.mask, train_cache, augment=config.augment,

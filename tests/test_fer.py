@@ -395,3 +395,17 @@ def test_experiment_scores_a_real_test_folder_in_colour_and_in_grey(csv_dataset,
                                                       "eval-real-none", "eval-real-none-grey"}
     table = (saved.parent / "table.md").read_text()
     assert "real masked test, in grey" in table
+
+
+def test_a_missing_validation_split_is_refused_before_the_training_photos_are_read(folder_dataset, tmp_path, capsys,
+                                                                                  monkeypatch):
+    import fer.cli
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the training photos were read before the splits were checked")
+
+    monkeypatch.setattr(fer.cli, "check_images", no_reading)
+    # LFW-FER folders are train/ and eval/: the default --val-split val is not there
+    assert fer_main(["train", "--data", str(folder_dataset), "--model", "mobilenet_v2", "--config", "smoke",
+                     "--out", str(tmp_path / "run")]) == 2
+    assert "expected" in capsys.readouterr().err and not (tmp_path / "run").exists()
