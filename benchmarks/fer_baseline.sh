@@ -10,7 +10,8 @@ MASK=${2:-none}
 DATA=${MASKGEN_DATA:-../shared/data}/lfw-expressions
 for MODEL in ${MODELS:-mobilenet_v2 resmasking cbam_resnet50 vgg19}; do
   OUT=runs/fer-$CONFIG-$MASK/$MODEL
-  .venv/bin/fer train --data "$DATA" --model $MODEL --config $CONFIG --mask $MASK --out $OUT --seed 0
+  # --overwrite: the script owns runs/fer-*, and a rerun starts each model afresh
+  .venv/bin/fer train --data "$DATA" --model $MODEL --config $CONFIG --mask $MASK --out $OUT --seed 0 --overwrite
   DEST=benchmarks/results/fer-$CONFIG-$MASK/$MODEL
   mkdir -p $DEST
   cp $OUT/train.json $OUT/history.csv $OUT/learning-curve.png $DEST/
