@@ -176,6 +176,8 @@ def _check_run_folder(args: argparse.Namespace, config) -> None:
     if not args.resume.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {args.resume}")
     state = torch.load(args.resume, map_location="cpu", weights_only=False)
+    if "model_name" in state and "optimizer_state" not in state:
+        raise ValueError(f"{args.resume} holds the model only (best.pt); resume from last.pt beside it")
     if state.get("model_name") != args.model:
         raise ValueError(f"{args.resume} is a {state.get('model_name')!r} checkpoint, not {args.model!r}")
     changed = resume_differences(state, args.model, config, args.mask, args.greyscale, args.seed)

@@ -193,6 +193,11 @@ def test_a_resumed_run_is_the_uninterrupted_run_and_must_repeat_its_settings(fol
     assert "image_size: 32 -> 48" in err and "mask: 'none' -> 'mlfw-white'" in err
     assert fer_main([*common, "--out", str(cut), "--resume", str(tmp_path / "missing.pt")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+    best = torch.load(cut / "best.pt", map_location="cpu", weights_only=False)
+    assert "optimizer_state" not in best and "model_state" in best  # the model to evaluate, a third of last.pt
+    assert (cut / "best.pt").stat().st_size < 0.6 * (cut / "last.pt").stat().st_size
+    assert fer_main([*common, "--epochs", "2", "--out", str(cut), "--resume", str(cut / "best.pt")]) == 2
+    assert "resume from last.pt" in capsys.readouterr().err
     assert fer_main([*common, "--out", str(cut)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert fer_main([*common, "--out", str(cut), "--overwrite"]) == 0
