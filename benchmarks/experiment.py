@@ -68,12 +68,13 @@ def run_one(model: str, condition: str, args: argparse.Namespace, results: Path)
         cache = ["--cache", str(args.cache)]
         # a run cut short (a session ends) goes on from its last finished epoch: keyed randomness makes the
         # resumed run the very run it would have been
-        resume = ["--resume", str(run / "last.pt")] if (run / "last.pt").exists() and not args.force else \
-            ["--overwrite"]  # the script owns its run folders: --force, or a run that never saved an epoch
-        if resume[0] == "--resume":
+        resuming = (run / "last.pt").exists() and not args.force
+        # otherwise the script owns its run folders: --force, or a run that never saved an epoch, starts afresh
+        start = ["--resume", str(run / "last.pt")] if resuming else ["--overwrite"]
+        if resuming:
             print(f"{model} trained on {condition}: resuming from {run / 'last.pt'}")
         code = fer(["train", "--data", str(args.data), "--model", model, "--config", args.config, "--mask", condition,
-                    "--out", str(run), "--seed", str(args.seed), *cache, *resume])
+                    "--out", str(run), "--seed", str(args.seed), *cache, *start])
         if code != 0:
             raise SystemExit(f"training {model} on {condition} failed ({code})")
         saved.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from maskgen.sheet import contact_sheet
 from .data import LABELS, MASKS, DatasetError, FaceDataset, build_landmark_cache, check_images, find_samples
 from .metrics import classification_metrics, plot_confusion
 from .models import count_parameters, create_model, list_models
-from .train import CONFIGS, RESUMABLE_CHANGES, device, predict, resume_differences, stratified_subset, train
+from .train import CONFIGS, device, load_resume, predict, stratified_subset, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,12 +122,19 @@ def _cache(args: argparse.Namespace, root: Path, needed: bool) -> LandmarkCache 
     return LandmarkCache(args.cache or default_cache_path(args, root), root=root)
 
 
-def _load(args, split: str, mask: str, limit: int | None, seed: int):
+def _find(args, split: str) -> tuple[list, Path]:
+    """A split's samples and their root, before anything is read from the photos."""
     samples, root = find_samples(args.data, split, args.colour)
     if args.colour:
         every = len(find_samples(args.data, split, False)[0])
         if every > len(samples):
             print(f"--colour: {len(samples)} of the {every} {split} photos have a colour copy; the others are left out")
+    return samples, root
+
+
+def _prepare(args, found: tuple[list, Path], mask: str, limit: int | None, seed: int):
+    """`_find`'s samples cut to `limit`, checked readable, and their landmarks cached when they are masked."""
+    samples, root = found
     samples = [samples[i] for i in stratified_subset(np.array([s.label for s in samples]), limit, seed)]
     samples = check_images(samples, args.skip_bad)
     cache = _cache(args, root, mask != "none")
@@ -143,18 +150,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = dataclasses.replace(CONFIGS[args.config], **overrides)
     val_mask = args.val_mask or args.mask
     create_model(args.model)  # fail on a bad model or weights file before touching the data
-    _check_run_folder(args, config)
-    for split in (args.train_split, args.val_split):  # both splits exist, before a minute of checks on one
-        find_samples(args.data, split, args.colour)
-    train_samples, train_cache, _ = _load(args, args.train_split, args.mask, config.max_train, args.seed)
-    val_samples, val_cache, _ = _load(args, args.val_split, val_mask, config.max_val, args.seed)
+    resume = _check_run_folder(args, config)
+    # both splits found before a minute of checks on either
+    found = {split: _find(args, split) for split in (args.train_split, args.val_split)}
+    train_samples, train_cache, _ = _prepare(args, found[args.train_split], args.mask, config.max_train, args.seed)
+    val_samples, val_cache, _ = _prepare(args, found[args.val_split], val_mask, config.max_val, args.seed)
     train_set = FaceDataset(train_samples, config.image_size, args.mask, train_cache, augment=config.augment,
                             greyscale=args.greyscale, seed=args.seed, preload=config.preload)
     val_set = FaceDataset(val_samples, config.image_size, val_mask, val_cache, fixed_seed=args.seed,
                           greyscale=args.greyscale, preload=config.preload)
     print(f"training {args.model} ({args.config}, mask {args.mask}) on {len(train_set)} photos, "
           f"validating on {len(val_set)} (mask {val_mask}); device {device()}")
-    summary = train(args.model, train_set, val_set, config, args.out, weights=args.weights, resume=args.resume,
+    summary = train(args.model, train_set, val_set, config, args.out, weights=args.weights, resume=resume,
                     seed=args.seed)
     report = {"command": "fer " + shlex.join(args.argv), "model": args.model,
               "config": args.config, "settings": dataclasses.asdict(config), "mask": args.mask, "val_mask": val_mask,
@@ -165,25 +172,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_run_folder(args: argparse.Namespace, config) -> None:
+def _check_run_folder(args: argparse.Namespace, config) -> dict | None:
     """Before any data is read: --out holds no other run (unless --overwrite), and a --resume checkpoint
-    exists and repeats the run's settings."""
-    if args.resume is None:
-        if not args.overwrite and any((args.out / name).exists() for name in ("train.json", "last.pt")):
-            raise ValueError(f"{args.out} already holds a run; continue it with --resume {args.out / 'last.pt'}, "
-                             "or pass --overwrite to replace it")
-        return
-    if not args.resume.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {args.resume}")
-    state = torch.load(args.resume, map_location="cpu", weights_only=False)
-    if "model_name" in state and "optimizer_state" not in state:
-        raise ValueError(f"{args.resume} holds the model only (best.pt); resume from last.pt beside it")
-    if state.get("model_name") != args.model:
-        raise ValueError(f"{args.resume} is a {state.get('model_name')!r} checkpoint, not {args.model!r}")
-    changed = resume_differences(state, args.model, config, args.mask, args.greyscale, args.seed)
-    if changed:
-        raise ValueError(f"--resume must repeat the run's settings (only {', '.join(RESUMABLE_CHANGES)} may "
-                         f"change); this command differs in: {'; '.join(changed)}")
+    exists and repeats the run's settings. Returns that checkpoint, read once."""
+    if args.resume is not None:
+        return load_resume(args.resume, args.model, config, args.mask, args.greyscale, args.seed)
+    if not args.overwrite and any((args.out / name).exists() for name in ("train.json", "last.pt")):
+        raise ValueError(f"{args.out} already holds a run; continue it with --resume {args.out / 'last.pt'}, "
+                         "or pass --overwrite to replace it")
+    return None
 
 
 def write_predictions(path: Path, files: list[Path], y_true: np.ndarray, y_pred: np.ndarray) -> None:
@@ -200,7 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = create_model(state["model_name"], num_classes=len(LABELS))
     model.load_state_dict(state["model_state"])
     model.to(device())
-    samples, cache, root = _load(args, args.split, args.mask, args.max_samples, args.mask_seed)
+    samples, cache, root = _prepare(args, _find(args, args.split), args.mask, args.max_samples, args.mask_seed)
     greyscale = args.greyscale or state.get("greyscale", False)
     dataset = FaceDataset(samples, state["image_size"], args.mask, cache, fixed_seed=args.mask_seed,
                           greyscale=greyscale)

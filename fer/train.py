@@ -141,8 +141,9 @@ def predict(model: nn.Module, loader: torch.utils.data.DataLoader, desc: str = "
 
 
 def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config: TrainConfig, out: Path,
-          weights: str | None = None, resume: str | None = None, seed: int = 0) -> dict[str, Any]:
-    """Train with early stopping on validation balanced accuracy; writes best.pt, last.pt, history and plots."""
+          weights: str | None = None, resume: dict[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+    """Train with early stopping on validation balanced accuracy; writes best.pt, last.pt, history and plots.
+    `resume`: a last.pt checkpoint to continue, as `load_resume` read and checked it."""
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -171,13 +172,10 @@ def train(model_name: str, train_set: FaceDataset, val_set: FaceDataset, config:
 
     start_epoch, best, stale, history = 0, -math.inf, 0, []
     if resume is not None:
-        state = torch.load(resume, map_location="cpu", weights_only=False)
-        if state.get("model_name") != model_name:
-            raise ValueError(f"{resume} is a {state.get('model_name')!r} checkpoint, not {model_name!r}")
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        scheduler.load_state_dict(state["scheduler_state"])
-        start_epoch, best, stale, history = state["epoch"] + 1, state["best"], state["stale"], state["history"]
+        model.load_state_dict(resume["model_state"])
+        optimizer.load_state_dict(resume["optimizer_state"])
+        scheduler.load_state_dict(resume["scheduler_state"])
+        start_epoch, best, stale, history = resume["epoch"] + 1, resume["best"], resume["stale"], resume["history"]
 
     for epoch in range(start_epoch, config.epochs):
         model.train()
@@ -234,6 +232,25 @@ RESUME_ONLY = ("optimizer_state", "scheduler_state")  # kept in last.pt, left ou
 
 # What a resume may change: how long it goes on, and how the work is spread (no result depends on it).
 RESUMABLE_CHANGES = ("epochs", "early_stop_patience", "workers")
+
+
+def load_resume(path: str | Path, model_name: str, config: TrainConfig, mask: str, greyscale: bool,
+                seed: int) -> dict[str, Any]:
+    """The checkpoint at `path` (a last.pt) to continue, refused unless it is one of this model's and repeats the
+    run's settings (`resume_differences`): read once, before any data, and handed to `train`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "model_name" in state and "optimizer_state" not in state:
+        raise ValueError(f"{path} holds the model only (best.pt); resume from last.pt beside it")
+    if state.get("model_name") != model_name:
+        raise ValueError(f"{path} is a {state.get('model_name')!r} checkpoint, not {model_name!r}")
+    changed = resume_differences(state, model_name, config, mask, greyscale, seed)
+    if changed:
+        raise ValueError(f"--resume must repeat the run's settings (only {', '.join(RESUMABLE_CHANGES)} may "
+                         f"change); this command differs in: {'; '.join(changed)}")
+    return state
 
 
 def resume_differences(state: dict[str, Any], model_name: str, config: TrainConfig, mask: str, greyscale: bool,
