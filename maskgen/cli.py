@@ -292,17 +292,20 @@ def _check_texture_dirs(folders) -> None:
             raise UsageError(f"--textures takes folders of images; not a folder: {folder}")
 
 
-def _check_writable(dst: Path, shown: Path) -> None:
-    """Create DST and write (and remove) a file in it, so a folder nobody may write to is refused in one line
-    before any work, not found out photo by photo."""
+def _check_writable(folder: Path, shown: str) -> None:
+    """Create `folder` and write (and remove) a file in it, so a place nobody may write to is refused in one
+    line before any work, not found out photo by photo (`shown` names it: "DST x", "--out y")."""
     import tempfile
 
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # mkdir would only say "File exists" or "Not a directory"
+        raise UsageError(f"cannot write to {shown}: {blocking} is a file, not a folder")
     try:
-        dst.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=dst, prefix=".maskgen-write-check-"):
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".maskgen-write-check-"):
             pass
     except OSError as exc:
-        raise UsageError(f"cannot write to DST {shown}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write to {shown}: {exc.strerror or exc}") from None
 
 
 def _check_cache(path: Path) -> None:
@@ -435,7 +438,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         check_ray(args.address)
 
     _check_cache(Path(options.cache))
-    _check_writable(dst, args.dst)
+    _check_writable(dst, f"DST {args.dst}")
     if args.overwrite:
         removed = remove_outputs(dst, (r for recs in stale.values() for r in recs))
         if stale:
@@ -679,13 +682,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     _check_texture_dirs(args.textures)
     if args.out.is_dir():
         raise UsageError(f"--out is a folder, not an image file: {args.out}")
-    blocking = next((p for p in args.out.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise UsageError(f"cannot write --out {args.out}: {blocking} is a file, not a folder")
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write --out {args.out}: {exc.strerror or exc}") from None
+    _check_writable(args.out.parent, f"--out {args.out}")
     files = [root / t.relpath for t in _tasks(root, single) if t.is_image]
     if not files:
         print(f"maskgen preview: no image files under {args.src}", file=sys.stderr)
