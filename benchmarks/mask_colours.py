@@ -69,8 +69,8 @@ def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
     named = [colour_group(m) for m in medians]
     groups = Counter(named)
     whole = inside[:, PATCH[0], PATCH[1]].mean(axis=(1, 2)) >= 0.95
-    bands = inside_spread(crops[whole])
-    shape = fine_shape(crops[whole])
+    layers = lightness_layers(crops[whole])
+    bands, shape = inside_spread(layers), fine_shape(layers)
     of_group = np.array(named)[whole]
     members_of = {"all": np.ones(len(of_group), bool), "white": of_group == "white", "black": of_group == "black"}
     return {"photos": int(len(crops)),
@@ -87,22 +87,25 @@ def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
                 for group, members in members_of.items() if members.any()}}
 
 
-def inside_spread(crops: np.ndarray) -> dict[str, np.ndarray]:
-    """Per crop, the standard deviation (grey levels) of the patch's lightness at three scales."""
+def lightness_layers(crops: np.ndarray) -> dict[str, np.ndarray]:
+    """Each crop's lightness split at SCALES into coarse (shading), middle (bulges, creases) and fine (weave,
+    print, grain) layers, whole crops (N, CROP, CROP)."""
     grey = luminance(crops.astype(np.float32))
     fine_cut, coarse_cut = (np.stack([cv2.GaussianBlur(g, (0, 0), sigma) for g in grey]) if len(grey) else grey
                             for sigma in SCALES)
-    layers = {"coarse": coarse_cut, "middle": fine_cut - coarse_cut, "fine": grey - fine_cut}
+    return {"coarse": coarse_cut, "middle": fine_cut - coarse_cut, "fine": grey - fine_cut}
+
+
+def inside_spread(layers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per crop, the standard deviation (grey levels) of the patch's lightness in each layer."""
     return {name: layer[:, PATCH[0], PATCH[1]].std(axis=(1, 2)) for name, layer in layers.items()}
 
 
-def fine_shape(crops: np.ndarray) -> dict[str, np.ndarray]:
-    """Per crop, what the fine layer of the patch (`inside_spread`'s) is made of: its kurtosis (3 for noise,
-    higher for a few sharp creases, edges and print outlines among smooth fabric) and the correlation of
-    neighbouring pixels (near 0 for pixel grain, higher for structure a few pixels wide)."""
-    grey = luminance(crops.astype(np.float32))
-    fine = grey - (np.stack([cv2.GaussianBlur(g, (0, 0), SCALES[0]) for g in grey]) if len(grey) else grey)
-    patch = fine[:, PATCH[0], PATCH[1]]
+def fine_shape(layers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per crop, what the fine layer of the patch is made of: its kurtosis (3 for noise, higher for a few sharp
+    creases, edges and print outlines among smooth fabric) and the correlation of neighbouring pixels (near 0
+    for pixel grain, higher for structure a few pixels wide)."""
+    patch = layers["fine"][:, PATCH[0], PATCH[1]]
     centred = patch - patch.mean(axis=(1, 2), keepdims=True)
     variance = (centred**2).mean(axis=(1, 2))
     flat = variance < 1e-6  # a perfectly even patch has no shape: left out of the medians

@@ -174,10 +174,11 @@ def test_fine_shape_tells_grain_from_a_few_sharp_creases():
     creased[:, rows.start + 5, :] = 90.0  # one dark crease across the patch
     blobs = np.stack([cv2.GaussianBlur(rng.normal(0, 30, (realism.CROP, realism.CROP)), (0, 0), 1.2)
                       for _ in range(4)])[..., None].repeat(3, -1) + 128
-    shape = {name: mask_colours.fine_shape(x.astype(np.uint8)) for name, x in
+    shape = {name: mask_colours.fine_shape(mask_colours.lightness_layers(x.astype(np.uint8))) for name, x in
              (("grain", grain), ("creased", creased), ("blobs", blobs))}
     assert np.all(shape["creased"]["kurtosis"] > 2 * shape["grain"]["kurtosis"])
     assert np.all(np.abs(shape["grain"]["neighbour_correlation"]) < 0.3)
     assert np.all(shape["blobs"]["neighbour_correlation"] > shape["grain"]["neighbour_correlation"] + 0.3)
-    even = mask_colours.fine_shape(np.full((1, realism.CROP, realism.CROP, 3), 77, np.uint8))
+    even = mask_colours.fine_shape(mask_colours.lightness_layers(np.full((1, realism.CROP, realism.CROP, 3), 77,
+                                                                         np.uint8)))
     assert np.isnan(even["kurtosis"]).all() and np.isnan(even["neighbour_correlation"]).all()
