@@ -127,7 +127,15 @@ def usable(face: maskgen.Face) -> bool:
 
 
 def load_faces(folder: Path, limit: int | None) -> tuple[list[tuple[np.ndarray, maskgen.Face]], int]:
+    """(photo, its largest usable face) for each photo of `folder` with one, and how many had none.
+
+    Every realism benchmark starts here, so a wrong folder ends the run with one line, not a traceback."""
+    if not folder.is_dir():
+        raise SystemExit(f"error: no folder {folder} (the real-masks photos: see ../shared/data/README.md, "
+                         "or set MASKGEN_DATA or --with-mask / --without-mask)")
     files = sorted(p for p in folder.iterdir() if maskgen.images.is_image_path(p))[:limit]
+    if not files:
+        raise SystemExit(f"error: no photos in {folder}")
     kept, dropped = [], 0
     for path in tqdm(files, desc=f"faces in {folder.name}", unit="img"):
         try:

@@ -182,3 +182,11 @@ def test_fine_shape_tells_grain_from_a_few_sharp_creases():
     even = mask_colours.fine_shape(mask_colours.lightness_layers(np.full((1, realism.CROP, realism.CROP, 3), 77,
                                                                          np.uint8)))
     assert np.isnan(even["kurtosis"]).all() and np.isnan(even["neighbour_correlation"]).all()
+
+
+def test_a_missing_or_empty_photo_folder_ends_the_run_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="no folder"):
+        realism.load_faces(tmp_path / "missing", None)
+    (tmp_path / "notes.txt").write_text("not a photo")
+    with pytest.raises(SystemExit, match="no photos in"):
+        realism.load_faces(tmp_path, None)
