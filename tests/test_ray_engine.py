@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,14 @@ def two_node_cluster(monkeypatch):
             try:
                 address = start_two_nodes()
                 break
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
                 if attempt == 2:
-                    raise
+                    # say why: once, on a clean clone run beside a benchmark, all three starts failed unexplained
+                    said = (error.stderr or b"") + (error.stdout or b"")
+                    said = said.decode(errors="replace") if isinstance(said, bytes) else said
+                    pytest.fail(f"{' '.join(map(str, error.cmd[1:3]))} failed three times; last output:\n"
+                                f"{said[-3000:]}")
+                time.sleep(5 * (attempt + 1))  # let a loaded machine settle before the next try
         yield address
     finally:
         subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=300)
