@@ -122,6 +122,12 @@ def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.concatenate([rotation, shift[:, None]], axis=1)
 
 
+def render_crops(faces: list[tuple[np.ndarray, maskgen.Face]], style: str) -> np.ndarray:
+    """`align`'s crop of each photo masked as `maskgen.render` draws `style` for it (seed: its index)."""
+    return np.stack([align(maskgen.render(image, [face], style=style, seed=index).image, face)
+                     for index, (image, face) in enumerate(tqdm(faces, desc=f"render {style}", unit="img"))])
+
+
 def usable(face: maskgen.Face) -> bool:
     return face.width >= 40
 
@@ -490,11 +496,7 @@ def main() -> None:
     }
     best_worst = {}
     for condition in args.conditions.split(","):
-        crops = []
-        for index, (image, face) in enumerate(tqdm(bare_faces, desc=f"render {condition}", unit="img")):
-            masked = maskgen.render(image, [face], style=condition, seed=index).image
-            crops.append(align(masked, face))
-        synthetic = np.stack(crops)
+        synthetic = render_crops(bare_faces, condition)
         # three seeds for the two styles the question is about, one for each single kind
         whole = two_sample(real, synthetic, seeds if condition in (maskgen.BASELINE, "varied") else seeds[:1],
                            args.epochs, padded)

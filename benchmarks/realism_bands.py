@@ -133,8 +133,7 @@ def main() -> None:
     bare = np.stack([realism.align(image, face) for image, face in bare_faces])
     real_area = np.stack([realism.mask_area(face) for _, face in real_faces])
     bare_area = np.stack([realism.mask_area(face) for _, face in bare_faces])
-    synthetic = np.stack([realism.align(maskgen.render(image, [face], style=args.style, seed=index).image, face)
-                          for index, (image, face) in enumerate(tqdm(bare_faces, desc=f"render {args.style}"))])
+    synthetic = realism.render_crops(bare_faces, args.style)
 
     report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "date": dt.date.today().isoformat(),

@@ -53,8 +53,7 @@ def two_node_cluster(monkeypatch):
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
                 if attempt == 2:
                     # say why: once, on a clean clone run beside a benchmark, all three starts failed unexplained
-                    said = (error.stderr or b"") + (error.stdout or b"")
-                    said = said.decode(errors="replace") if isinstance(said, bytes) else said
+                    said = ((error.stderr or b"") + (error.stdout or b"")).decode(errors="replace")  # bytes: no text=
                     pytest.fail(f"{' '.join(map(str, error.cmd[1:3]))} failed three times; last output:\n"
                                 f"{said[-3000:]}")
                 time.sleep(5 * (attempt + 1))  # let a loaded machine settle before the next try
