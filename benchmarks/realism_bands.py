@@ -57,12 +57,36 @@ def high_pass(crops: np.ndarray, sigma: float) -> np.ndarray:
 
 def low_pass_where(crops: np.ndarray, areas: np.ndarray, sigma: float, inside: bool) -> np.ndarray:
     """`low_pass` only inside each crop's area (or only outside it), faded over a pixel at the area's edge."""
-    blurred = low_pass(crops, sigma).astype(np.float32)
+    return blend_where(crops, low_pass(crops, sigma), areas, inside)
+
+
+def blur_along(crops: np.ndarray, sigma: float, axis: str) -> np.ndarray:
+    """Each crop blurred by a Gaussian of `sigma` crop pixels along one axis only: blurring along y ("y")
+    wipes out structure that runs across the face (edges, pleats and creases that are near horizontal) and
+    keeps structure running down it; "x" the reverse."""
+    kernel = cv2.getGaussianKernel(2 * int(np.ceil(3 * sigma)) + 1, sigma)
+    identity = np.ones((1, 1), np.float64)
+    along_x, along_y = (kernel, identity) if axis == "x" else (identity, kernel)
+    return np.stack([cv2.sepFilter2D(crop, -1, along_x, along_y, borderType=cv2.BORDER_REFLECT) for crop in crops])
+
+
+def blend_where(crops: np.ndarray, filtered: np.ndarray, areas: np.ndarray, inside: bool = True) -> np.ndarray:
+    """`filtered` inside each crop's area (or outside it), `crops` elsewhere, faded over a pixel at its edge."""
     weight = np.stack([cv2.GaussianBlur(area.astype(np.float32), (0, 0), 1.0) for area in areas])[..., None]
     if not inside:
         weight = 1.0 - weight
-    mixed = crops.astype(np.float32) * (1.0 - weight) + blurred * weight
+    mixed = crops.astype(np.float32) * (1.0 - weight) + filtered.astype(np.float32) * weight
     return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+TOP_EDGE_END = 40  # crop rows from realism.BLANK_ROW (29) to here hold a worn mask's top edge (median row 30)
+
+
+def rows_of(areas: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """The areas cut to crop rows [start, stop)."""
+    cut = np.zeros_like(areas)
+    cut[:, start:stop] = areas[:, start:stop]
+    return cut
 
 
 FILTERS: dict[str, Filter] = {
@@ -73,7 +97,14 @@ FILTERS: dict[str, Filter] = {
     "high_pass_2px": lambda crops, areas: high_pass(crops, 2.0),
     "low_pass_2px_inside_mask_area": lambda crops, areas: low_pass_where(crops, areas, 2.0, inside=True),
     "low_pass_2px_outside_mask_area": lambda crops, areas: low_pass_where(crops, areas, 2.0, inside=False),
+    "blur_along_y_2px_inside_mask_area": lambda crops, areas: blend_where(crops, blur_along(crops, 2.0, "y"), areas),
+    "blur_along_x_2px_inside_mask_area": lambda crops, areas: blend_where(crops, blur_along(crops, 2.0, "x"), areas),
+    "blur_along_y_2px_top_edge_rows": lambda crops, areas: blend_where(
+        crops, blur_along(crops, 2.0, "y"), rows_of(areas, 0, TOP_EDGE_END)),
+    "blur_along_y_2px_below_top_edge_rows": lambda crops, areas: blend_where(
+        crops, blur_along(crops, 2.0, "y"), rows_of(areas, TOP_EDGE_END, realism.CROP)),
 }
+DEFAULT_FILTERS = [name for name in FILTERS if not name.startswith("blur_along")]  # the run of 2026-12-03
 
 
 def banded_gap(filter_: Filter, real: np.ndarray, synthetic: np.ndarray, bare: np.ndarray,
@@ -115,7 +146,7 @@ def main() -> None:
     parser.add_argument("--with-mask", type=Path, default=realism.DATA / "real-masks" / "with_mask")
     parser.add_argument("--without-mask", type=Path, default=realism.DATA / "real-masks" / "without_mask")
     parser.add_argument("--style", default="varied")
-    parser.add_argument("--filters", default=",".join(FILTERS), help=f"any of {', '.join(FILTERS)}")
+    parser.add_argument("--filters", default=",".join(DEFAULT_FILTERS), help=f"any of {', '.join(FILTERS)}")
     parser.add_argument("--seeds", type=int, default=8, help="whole-face test (half the gap moves 0.5 seed to seed)")
     parser.add_argument("--control-seeds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=6)

@@ -73,6 +73,37 @@ def test_the_masked_low_pass_touches_only_its_side_of_the_area():
     assert outside[far_outside].std() < 0.5 * crops[far_outside].std()
 
 
+def _stripes(across: bool) -> np.ndarray:
+    """Stripes 4 px apart running across the face (across=True: bright and dark rows) or down it."""
+    index = np.indices((CROP, CROP))[0 if across else 1]
+    return np.repeat((128 + 60 * np.sign(np.sin(index * np.pi / 2 + 0.5)))[None, ..., None], 3, axis=-1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("axis", ["y", "x"])
+def test_blurring_along_an_axis_wipes_out_only_the_structure_that_runs_across_it(axis):
+    wiped, kept = (_stripes(across=True), _stripes(across=False)) if axis == "y" else \
+        (_stripes(across=False), _stripes(across=True))
+    centre = (0, slice(8, 56), slice(8, 56))
+    assert realism_bands.blur_along(wiped, 2.0, axis)[centre].std() < 0.1 * wiped[centre].std()
+    assert (realism_bands.blur_along(kept, 2.0, axis)[centre] == kept[centre]).all()
+
+
+def test_the_directional_filters_touch_only_their_rows_of_the_mask_area():
+    crops = _stripes(across=True)
+    areas = np.zeros((1, CROP, CROP), bool)
+    areas[:, realism.BLANK_ROW:, 12:52] = True
+    top, below = realism_bands.FILTERS["blur_along_y_2px_top_edge_rows"], \
+        realism_bands.FILTERS["blur_along_y_2px_below_top_edge_rows"]
+    edge = realism_bands.TOP_EDGE_END
+    top_rows, lower_rows, beside = (0, slice(31, edge - 2), slice(20, 44)), \
+        (0, slice(edge + 2, 62), slice(20, 44)), (0, slice(31, 62), slice(0, 8))
+    out = top(crops, areas)
+    assert out[top_rows].std() < 0.1 * crops[top_rows].std() and (out[lower_rows] == crops[lower_rows]).all()
+    out = below(crops, areas)
+    assert out[lower_rows].std() < 0.1 * crops[lower_rows].std() and (out[top_rows] == crops[top_rows]).all()
+    assert (out[beside] == crops[beside]).all() and (top(crops, areas)[beside] == crops[beside]).all()
+
+
 def test_the_control_sees_the_upper_face_through_the_same_filter(monkeypatch):
     """The gap subtracts a control run on the filtered crops, lower face blanked after filtering: a control left
     unfiltered would set the floor from information the whole-face test no longer had."""
