@@ -7,7 +7,9 @@ of a patch between the nose and the chin, read in HSV and put into one of a few 
 grey, white, light blue, blue/navy, green/teal, pink/red/purple, yellow/orange/brown); the patch's spread of
 lightness tells plain from patterned, and its spread at three scales (coarse: shading, middle: bulges and
 creases, fine: texture and grain; on crops whose patch lies inside the photo) how uniform masks are inside, and
-what the fine layer is made of (its kurtosis and neighbour correlation: grain, or a few sharp creases and edges). Real: ../shared/data/real-masks/with_mask. Synthetic: each style rendered
+what the fine layer is made of (its kurtosis and neighbour correlation: grain, or a few sharp creases and edges),
+which way the middle layer's structure runs (across the face like pleats, or down it like a seam or a centre
+ridge), and how many bright patches are clipped flat white. Real: ../shared/data/real-masks/with_mask. Synthetic: each style rendered
 on ../shared/data/real-masks/without_mask, so lighting and photo quality match as far as they can.
 The photos' light tints every mask alike on both sides, so the groups compare like with like, but they are
 not the fabric's true colour (a white mask in shade reads as grey).
@@ -70,7 +72,7 @@ def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
     groups = Counter(named)
     whole = inside[:, PATCH[0], PATCH[1]].mean(axis=(1, 2)) >= 0.95
     layers = lightness_layers(crops[whole])
-    bands, shape = inside_spread(layers), fine_shape(layers)
+    bands, shape, runs = inside_spread(layers), fine_shape(layers), middle_orientation(layers)
     of_group = np.array(named)[whole]
     members_of = {"all": np.ones(len(of_group), bool), "white": of_group == "white", "black": of_group == "black"}
     return {"photos": int(len(crops)),
@@ -84,7 +86,11 @@ def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
                 for group, members in members_of.items() if members.any()},
             "inside_fine_shape_median": {
                 group: {name: round(float(np.nanmedian(values[members])), 3) for name, values in shape.items()}
-                for group, members in members_of.items() if members.any()}}
+                for group, members in members_of.items() if members.any()},
+            "inside_middle_orientation_median": {
+                group: {name: round(float(np.nanmedian(values[members])), 3) for name, values in runs.items()}
+                for group, members in members_of.items() if members.any()},
+            "bright_patches_clipped": clipped_share(lightness[whole])}
 
 
 def lightness_layers(crops: np.ndarray) -> dict[str, np.ndarray]:
@@ -115,6 +121,41 @@ def fine_shape(layers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     down = (centred[:, 1:] * centred[:, :-1]).mean(axis=(1, 2))
     correlation = 0.5 * (across + down) / safe
     return {"kurtosis": np.where(flat, np.nan, kurtosis), "neighbour_correlation": np.where(flat, np.nan, correlation)}
+
+
+def middle_orientation(layers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per crop, which way the middle layer's structure runs in the patch: the share of its gradient energy in
+    structure running across the face (gradient within 30 degrees of vertical: pleats, horizontal edges and
+    creases) and down it (within 30 degrees of horizontal: seams, a centre ridge, vertical creases). An even
+    spread of directions gives a third each."""
+    across, down = [], []
+    for layer in layers["middle"]:
+        grad_x = cv2.Sobel(layer, cv2.CV_32F, 1, 0, ksize=3)[PATCH]
+        grad_y = cv2.Sobel(layer, cv2.CV_32F, 0, 1, ksize=3)[PATCH]
+        energy = grad_x**2 + grad_y**2
+        total = float(energy.sum())
+        if total < 1e-6:
+            across.append(np.nan)
+            down.append(np.nan)
+            continue
+        steep = np.abs(grad_y) > np.abs(grad_x) * np.tan(np.radians(60))
+        flat = np.abs(grad_y) < np.abs(grad_x) * np.tan(np.radians(30))
+        across.append(float(energy[steep].sum()) / total)
+        down.append(float(energy[flat].sum()) / total)
+    return {"across": np.array(across), "down": np.array(down)}
+
+
+BRIGHT = 170 / 255  # a patch this light on average is a white or pale mask in good light
+CLIPPED = 245 / 255  # lightness at which a camera's (or the renderer's) tone curve has left no detail
+
+
+def clipped_share(lightness: np.ndarray) -> dict:
+    """Among bright patches (N, pixels; 0..1), the share with more than half their pixels clipped white: a
+    flat white cut-out, with no shading, pleats or grain left to see."""
+    bright = lightness.mean(axis=1) >= BRIGHT
+    clipped = (lightness[bright] >= CLIPPED).mean(axis=1) > 0.5
+    return {"bright_patches": int(bright.sum()),
+            "share_clipped": round(float(clipped.mean()), 3) if bright.any() else None}
 
 
 def distance(a: dict, b: dict) -> float:

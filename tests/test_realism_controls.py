@@ -184,6 +184,42 @@ def test_fine_shape_tells_grain_from_a_few_sharp_creases():
     assert np.isnan(even["kurtosis"]).all() and np.isnan(even["neighbour_correlation"]).all()
 
 
+def test_middle_orientation_tells_pleats_from_a_seam_and_from_isotropic_fabric():
+    """mask_colours.middle_orientation: stripes running across the face put their energy 'across', a seam
+    running down it 'down', smooth random blobs about a third each; an even patch has no direction."""
+    import cv2
+
+    import mask_colours
+
+    rows, cols = np.indices((realism.CROP, realism.CROP))
+    pleats = (128 + 40 * np.sin(rows * np.pi / 3))[None, ..., None].repeat(3, -1)
+    seam = np.full((1, realism.CROP, realism.CROP, 3), 128.0)
+    seam[:, :, 31:33] = 80.0
+    rng = np.random.default_rng(2)
+    blobs = np.stack([cv2.GaussianBlur(rng.normal(0, 30, (realism.CROP, realism.CROP)), (0, 0), 1.5)
+                      for _ in range(16)])[..., None].repeat(3, -1) + 128
+    runs = {name: mask_colours.middle_orientation(mask_colours.lightness_layers(np.clip(x, 0, 255).astype(np.uint8)))
+            for name, x in (("pleats", pleats), ("seam", seam), ("blobs", blobs))}
+    assert runs["pleats"]["across"][0] > 0.95 and runs["pleats"]["down"][0] < 0.02
+    assert runs["seam"]["down"][0] > 0.95 and runs["seam"]["across"][0] < 0.02
+    assert 0.2 < np.median(runs["blobs"]["across"]) < 0.45 and 0.2 < np.median(runs["blobs"]["down"]) < 0.45
+    even = mask_colours.middle_orientation(mask_colours.lightness_layers(np.full((1, realism.CROP, realism.CROP, 3),
+                                                                                 200, np.uint8)))
+    assert np.isnan(even["across"]).all() and np.isnan(even["down"]).all()
+
+
+def test_clipped_share_counts_only_bright_patches_that_have_lost_their_detail():
+    import mask_colours
+
+    pixels = 100
+    clipped_white = np.full((1, pixels), 0.99)
+    shaded_white = np.linspace(0.7, 0.97, pixels)[None]  # bright, but most of it under the clip
+    dark = np.full((1, pixels), 0.2)
+    result = mask_colours.clipped_share(np.concatenate([clipped_white, shaded_white, dark]))
+    assert result == {"bright_patches": 2, "share_clipped": 0.5}
+    assert mask_colours.clipped_share(dark) == {"bright_patches": 0, "share_clipped": None}
+
+
 def test_a_missing_or_empty_photo_folder_ends_the_run_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match="no folder"):
         realism.load_faces(tmp_path / "missing", None)
