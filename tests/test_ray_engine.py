@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import socket
 import subprocess
@@ -41,7 +42,10 @@ def start_two_nodes() -> str:
 @pytest.fixture()
 def two_node_cluster(monkeypatch):
     # Ray 2.60 clusters use token authentication; the test cluster, its nodes and the driver share the token.
+    # `ray start` will not make one up (only ray.init does, in ~/.ray), so on a fresh machine every start failed
+    # until some other Ray call had left a token there: the test brings its own, through the environment.
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
     # A loaded machine can make a `ray start` time out, or the port be taken between free_port() and the start:
     # a start that fails is cleaned up and tried again (three times) rather than failing the suite.
     try:
