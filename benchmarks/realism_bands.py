@@ -1,12 +1,17 @@
 """Realism by band: which information tells `varied` masks from real ones (colour, fine detail, coarse shape)?
 
     python benchmarks/realism_bands.py            # about 55 min on 2 CPU cores
+    # about 30 min: which way the telling detail runs (the filter list is one argument, on one line)
+    python benchmarks/realism_bands.py --out benchmarks/results/realism-bands-directional.json --filters \
+        blur_along_y_2px_inside_mask_area,blur_along_x_2px_inside_mask_area,blur_along_y_2px_top_edge_rows,blur_along_y_2px_below_top_edge_rows
 
 The two-sample test of `realism.py` (the same crops, classifier, seeds and upper-face control), run again with
 one filter applied to *both* sides: greyscale, a low pass (Gaussian blur of 1 or 2 crop pixels), a high pass
-(the crop minus its 2 px blur), and the 2 px low pass only inside, or only outside, `realism.mask_area`. A
-filter on both sides takes that information away from the classifier, so the gap over the (equally filtered)
-control that is left says how much of the renderer's realism gap lies in what the filter kept.
+(the crop minus its 2 px blur), the 2 px low pass only inside, or only outside, `realism.mask_area`, and a 2 px
+blur along one axis only inside it (along y: no structure running across the face; along x: none running down
+it), along y also in the top edge's rows or below them only. A filter on both sides takes that information away
+from the classifier, so the gap over the (equally filtered) control that is left says how much of the
+renderer's realism gap lies in what the filter kept.
 
 This differs from the transplant and ablation probes (docs/benchmarks.md), which change the synthetic side only:
 those ask "would this change make the masks more real", this asks "where does the difference lie now".
@@ -146,7 +151,9 @@ def main() -> None:
     parser.add_argument("--with-mask", type=Path, default=realism.DATA / "real-masks" / "with_mask")
     parser.add_argument("--without-mask", type=Path, default=realism.DATA / "real-masks" / "without_mask")
     parser.add_argument("--style", default="varied")
-    parser.add_argument("--filters", default=",".join(DEFAULT_FILTERS), help=f"any of {', '.join(FILTERS)}")
+    parser.add_argument("--filters", default=",".join(DEFAULT_FILTERS),
+                        help=f"any of {', '.join(FILTERS)} (default: all but the blur_along ones, which make "
+                             "the directional run, results/realism-bands-directional.json)")
     parser.add_argument("--seeds", type=int, default=8, help="whole-face test (half the gap moves 0.5 seed to seed)")
     parser.add_argument("--control-seeds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=6)
