@@ -81,16 +81,17 @@ def describe(crops: np.ndarray, inside: np.ndarray) -> dict:
             "inside_photos": int(whole.sum()),
             "lightness_deciles": [round(float(v), 1) for v in
                                   np.percentile(lightness[whole].mean(axis=1) * 255, np.arange(10, 100, 10))],
-            "inside_spread_median": {
-                group: {band: round(float(np.median(values[members])), 2) for band, values in bands.items()}
-                for group, members in members_of.items() if members.any()},
-            "inside_fine_shape_median": {
-                group: {name: round(float(np.nanmedian(values[members])), 3) for name, values in shape.items()}
-                for group, members in members_of.items() if members.any()},
-            "inside_middle_orientation_median": {
-                group: {name: round(float(np.nanmedian(values[members])), 3) for name, values in runs.items()}
-                for group, members in members_of.items() if members.any()},
+            "inside_spread_median": medians_by_group(bands, members_of, digits=2),
+            "inside_fine_shape_median": medians_by_group(shape, members_of, digits=3),
+            "inside_middle_orientation_median": medians_by_group(runs, members_of, digits=3),
             "bright_patches_clipped": clipped_share(lightness[whole])}
+
+
+def medians_by_group(per_crop: dict[str, np.ndarray], members_of: dict[str, np.ndarray], digits: int) -> dict:
+    """{group: {measure: median over the group's crops}}, rounded; crops without a value (NaN) left out, and
+    groups with no crops left out."""
+    return {group: {name: round(float(np.nanmedian(values[members])), digits) for name, values in per_crop.items()}
+            for group, members in members_of.items() if members.any()}
 
 
 def lightness_layers(crops: np.ndarray) -> dict[str, np.ndarray]:
