@@ -264,6 +264,22 @@ def blend(photo: np.ndarray, layer: Layer, shadow: np.ndarray | None) -> tuple[n
     return photo, alpha
 
 
+def soften_chroma(rgb: np.ndarray, alpha: np.ndarray, sigma: float) -> np.ndarray:
+    """Blur the colour (not the lightness) of a blended ROI by `sigma` px where the mask covers it (`alpha` > 0),
+    in place: the photo's colour is softer than its lightness (`PhotoStyle.chroma_blur`), so the mask's colour
+    edges must be too. Pixels the mask does not cover keep their values, so the occlusion map stays exactly
+    the changed pixels; colour from the skin beside the edge still bleeds into the mask's rim, as in a photo."""
+    inside = alpha > 0
+    if sigma <= 0.05 or not inside.any():
+        return rgb
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    radius = max(1, int(np.ceil(2.5 * sigma)))
+    soft = cv2.GaussianBlur(ycc, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_REFLECT)
+    soft[..., 0] = ycc[..., 0]  # lightness as it was: blurring all three and restoring one is the cheapest way
+    cv2.copyTo(cv2.cvtColor(soft, cv2.COLOR_YCrCb2RGB), inside.view(np.uint8), rgb)
+    return rgb
+
+
 def to_grey(colour: np.ndarray) -> np.ndarray:
     """Luminance as a single channel (..., 1): grey photos are composited in one channel."""
     return luminance(colour)[..., None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,13 +225,15 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
         # the upsampling itself blurs by about half a low-res pixel; blur the rest before it
         remaining = float(np.sqrt(max(style.blur_sigma**2 - (0.5 / scale) ** 2, 0.0))) * scale
         layer = composite.upsample_layer(composite.blur_layer(layer, remaining), size)
-        style = photo.PhotoStyle(style.greyscale, style.noise_sigma, 0.0, style.cast)
+        style = dataclasses.replace(style, blur_sigma=0.0)
     layer = composite.match_photo(layer, style, params.seed)
     shadow = composite.contact_shadow(layer.alpha, shadow_sigma, _shadow_drop(lighting, face_px)) \
         if params.shading > 0.5 else None
 
     roi = to_float(out[y0:y1, x0:x1], layout)
     blended, alpha = composite.blend(roi, layer, shadow)
+    if blended.shape[2] == 3 and not style.greyscale:
+        blended = composite.soften_chroma(blended, alpha, style.chroma_blur)
     if not alpha.any():  # e.g. landmarks of a bigger copy of the photo: the mask would land off the image
         raise FaceSkipped("mask not visible in the image (landmarks from another size of the photo?)")
     if layout.channels == 4:

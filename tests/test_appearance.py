@@ -9,7 +9,8 @@ import pytest
 import maskgen
 from maskgen.appearance import PATTERNS, Material, list_texture_files, render_material
 from maskgen.kinds import sample_params
-from maskgen.photo import SKIN_CHROMA, analyse_region, estimate_blur, estimate_noise
+from maskgen.composite import soften_chroma
+from maskgen.photo import SKIN_CHROMA, analyse_region, chroma_planes, estimate_blur, estimate_chroma_blur, estimate_noise
 
 COLOURS = ((0.8, 0.2, 0.2), (0.1, 0.3, 0.9), (0.9, 0.9, 0.2))
 
@@ -111,6 +112,82 @@ def test_noise_estimate_tracks_real_noise(sigma):
     card = cv2.GaussianBlur(_test_card(), (0, 0), 1.5)
     noisy = card + np.random.default_rng(1).normal(0, sigma, card.shape).astype(np.float32)
     assert abs(estimate_noise(noisy) - sigma) < 0.006 + 0.2 * sigma
+
+
+def _colour_card(seed: int = 0) -> np.ndarray:
+    """Rectangles whose lightness and colour both change at every edge (float RGB)."""
+    rng = np.random.default_rng(seed)
+    card = np.zeros((160, 160, 3), np.float32)
+    for _ in range(40):
+        x, y = rng.integers(0, 150, 2)
+        w, h = rng.integers(5, 40, 2)
+        cv2.rectangle(card, (int(x), int(y)), (int(x + w), int(y + h)), rng.random(3).tolist(), -1)
+    return card
+
+
+def _with_chroma_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    ycc[..., 1:] = cv2.GaussianBlur(ycc[..., 1:], (0, 0), sigma)
+    return np.clip(cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB), 0.0, 1.0)
+
+
+@pytest.mark.parametrize("luma_sigma", [0.0, 1.0])
+@pytest.mark.parametrize("chroma_sigma", [0.0, 1.0, 2.0])
+def test_chroma_blur_estimate_tracks_colour_softer_than_lightness(luma_sigma, chroma_sigma):
+    card = _colour_card()
+    if luma_sigma:
+        card = cv2.GaussianBlur(card, (0, 0), luma_sigma)
+    if chroma_sigma:
+        card = _with_chroma_blur(card, np.sqrt((luma_sigma**2 + chroma_sigma**2)) if luma_sigma else chroma_sigma)
+    luma_blur = estimate_blur(card @ np.array([0.299, 0.587, 0.114], np.float32))
+    assert abs(estimate_chroma_blur(card, luma_blur) - chroma_sigma) < 0.45 + 0.2 * chroma_sigma
+
+
+def test_chroma_blur_is_zero_without_colour_and_for_grey_photos():
+    grey_card = np.repeat(_test_card()[..., None], 3, axis=2)
+    assert estimate_chroma_blur(grey_card, estimate_blur(grey_card[..., 0])) == 0.0
+    assert analyse_region(_with_chroma_blur(_colour_card(), 1.5), greyscale=True).chroma_blur == 0.0
+    assert analyse_region(_with_chroma_blur(_colour_card(), 1.5), greyscale=False).chroma_blur > 0.8
+
+
+def test_softened_chroma_keeps_lightness_and_everything_outside_the_mask():
+    card = _colour_card(2)
+    alpha = np.zeros(card.shape[:2], np.float32)
+    alpha[40:120, 30:130] = 1.0
+    out = soften_chroma(card.copy(), alpha, 1.5)
+    outside = alpha == 0
+    assert np.array_equal(out[outside], card[outside]), "pixels the mask does not cover must not change"
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.allclose(out @ luma, card @ luma, atol=2e-3), "only the colour is blurred, not the lightness"
+    inside = ~outside
+    edges = [(np.diff(chroma_planes(x), axis=1) ** 2)[inside[:, 1:]].mean() for x in (card, out)]
+    assert edges[1] < 0.6 * edges[0], "colour edges under the mask are softer (less gradient energy)"
+    assert soften_chroma(card.copy(), alpha, 0.0) is not None and np.array_equal(soften_chroma(card.copy(), alpha,
+                                                                                               0.0), card)
+
+
+def test_mask_colour_edges_are_as_soft_as_the_photos(samples, sample_faces):
+    """On a photo whose colour is blurrier than its lightness (as JPEG's half-resolution colour makes it), the
+    mask's colour edges soften with it; the pixels it does not cover stay as they were."""
+    name = "Heather_Mills_0004_color112"
+    image = samples[name].astype(np.float32) / 255.0
+    soft = (_with_chroma_blur(cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), 2.0) * 255
+            ).round().astype(np.uint8)
+    faces = [f.scaled_to(soft.shape[:2]) for f in sample_faces[name]]
+    matched = maskgen.render(soft, faces, style="surgical", seed=3)
+    from maskgen import photo
+    original = photo.estimate_chroma_blur
+    try:
+        photo.estimate_chroma_blur = lambda rgb, luma_blur: 0.0
+        unsoftened = maskgen.render(soft, faces, style="surgical", seed=3)
+    finally:
+        photo.estimate_chroma_blur = original
+    assert np.array_equal(matched.occlusion, unsoftened.occlusion)
+    occ = matched.occlusion
+    assert np.array_equal(matched.image[~occ], unsoftened.image[~occ])
+    planes = [chroma_planes(r.image.astype(np.float32) / 255.0) for r in (matched, unsoftened)]
+    grad = [(np.diff(p, axis=0) ** 2)[occ[1:]].mean() for p in planes]
+    assert grad[0] < 0.8 * grad[1]
 
 
 def test_colour_cast_is_measured_against_skin_not_grey():
