@@ -126,7 +126,7 @@ class MaskParams:
     material: Material
     seed: int  # seeds the grain added to match the photo's noise
     shading: float = 1.0  # 1: lit by the photo's light and the mask's own relief; 0: flat, pasted look
-    match_photo: bool = True  # copy the photo's noise, blur and colour cast onto the mask
+    match_photo: bool = True  # copy the photo's noise, blur, colour cast and colour resolution onto the mask
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict; exact (no rounding), so `from_dict` renders the very same pixels."""

@@ -1,4 +1,4 @@
-"""What the photo looks like around a face: its light, noise, blur and colour cast.
+"""What the photo looks like around a face: its light, noise, blur, colour cast and colour resolution.
 
 A mask only looks real if it is lit, blurred, grained and tinted like the skin beside it. These estimators
 are cheap (they read the face region only) and return plain numbers the compositor applies.
