@@ -269,8 +269,10 @@ def soften_chroma(rgb: np.ndarray, alpha: np.ndarray, sigma: float) -> np.ndarra
     in place: the photo's colour is softer than its lightness (`PhotoStyle.chroma_blur`), so the mask's colour
     edges must be too. Pixels the mask does not cover keep their values, so the occlusion map stays exactly
     the changed pixels; colour from the skin beside the edge still bleeds into the mask's rim, as in a photo."""
+    if sigma <= 0.05:
+        return rgb
     inside = alpha > 0
-    if sigma <= 0.05 or not inside.any():
+    if not inside.any():
         return rgb
     ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     radius = max(1, int(np.ceil(2.5 * sigma)))

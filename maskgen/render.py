@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,7 +232,7 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
 
     roi = to_float(out[y0:y1, x0:x1], layout)
     blended, alpha = composite.blend(roi, layer, shadow)
-    if blended.shape[2] == 3 and not style.greyscale:
+    if style.chroma_blur > 0.0:  # only ever measured on colour photos
         blended = composite.soften_chroma(blended, alpha, style.chroma_blur)
     if not alpha.any():  # e.g. landmarks of a bigger copy of the photo: the mask would land off the image
         raise FaceSkipped("mask not visible in the image (landmarks from another size of the photo?)")

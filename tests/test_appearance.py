@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import maskgen
+from maskgen import photo
 from maskgen.appearance import PATTERNS, Material, list_texture_files, render_material
-from maskgen.kinds import sample_params
 from maskgen.composite import soften_chroma
+from maskgen.kinds import sample_params
 from maskgen.photo import (SKIN_CHROMA, analyse_region, chroma_planes, estimate_blur, estimate_chroma_blur,
-                           estimate_noise)
+                           estimate_noise, luminance)
 
 COLOURS = ((0.8, 0.2, 0.2), (0.1, 0.3, 0.9), (0.9, 0.9, 0.2))
 
@@ -140,7 +141,7 @@ def test_chroma_blur_estimate_tracks_colour_softer_than_lightness(luma_sigma, ch
         card = cv2.GaussianBlur(card, (0, 0), luma_sigma)
     if chroma_sigma:
         card = _with_chroma_blur(card, np.sqrt((luma_sigma**2 + chroma_sigma**2)) if luma_sigma else chroma_sigma)
-    luma_blur = estimate_blur(card @ np.array([0.299, 0.587, 0.114], np.float32))
+    luma_blur = estimate_blur(luminance(card))
     assert abs(estimate_chroma_blur(card, luma_blur) - chroma_sigma) < 0.45 + 0.2 * chroma_sigma
 
 
@@ -158,15 +159,14 @@ def test_softened_chroma_keeps_lightness_and_everything_outside_the_mask():
     out = soften_chroma(card.copy(), alpha, 1.5)
     outside = alpha == 0
     assert np.array_equal(out[outside], card[outside]), "pixels the mask does not cover must not change"
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
-    assert np.allclose(out @ luma, card @ luma, atol=2e-3), "only the colour is blurred, not the lightness"
+    assert np.allclose(luminance(out), luminance(card), atol=2e-3), "only the colour is blurred, not the lightness"
     inside = ~outside
     edges = [(np.diff(chroma_planes(x), axis=1) ** 2)[inside[:, 1:]].mean() for x in (card, out)]
     assert edges[1] < 0.6 * edges[0], "colour edges under the mask are softer (less gradient energy)"
     assert np.array_equal(soften_chroma(card.copy(), alpha, 0.0), card), "no colour blur, no change"
 
 
-def test_mask_colour_edges_are_as_soft_as_the_photos(samples, sample_faces):
+def test_mask_colour_edges_are_as_soft_as_the_photos(samples, sample_faces, monkeypatch):
     """On a photo whose colour is blurrier than its lightness (as JPEG's half-resolution colour makes it), the
     mask's colour edges soften with it; the pixels it does not cover stay as they were."""
     name = "Heather_Mills_0004_color112"
@@ -175,13 +175,8 @@ def test_mask_colour_edges_are_as_soft_as_the_photos(samples, sample_faces):
             ).round().astype(np.uint8)
     faces = [f.scaled_to(soft.shape[:2]) for f in sample_faces[name]]
     matched = maskgen.render(soft, faces, style="surgical", seed=3)
-    from maskgen import photo
-    original = photo.estimate_chroma_blur
-    try:
-        photo.estimate_chroma_blur = lambda rgb, luma_blur: 0.0
-        unsoftened = maskgen.render(soft, faces, style="surgical", seed=3)
-    finally:
-        photo.estimate_chroma_blur = original
+    monkeypatch.setattr(photo, "estimate_chroma_blur", lambda rgb, luma_blur: 0.0)
+    unsoftened = maskgen.render(soft, faces, style="surgical", seed=3)
     assert np.array_equal(matched.occlusion, unsoftened.occlusion)
     occ = matched.occlusion
     assert np.array_equal(matched.image[~occ], unsoftened.image[~occ])
