@@ -6,9 +6,9 @@ transform and the CLI are thin layers over these two functions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any

@@ -140,7 +140,7 @@ def test_chroma_blur_estimate_tracks_colour_softer_than_lightness(luma_sigma, ch
     if luma_sigma:
         card = cv2.GaussianBlur(card, (0, 0), luma_sigma)
     if chroma_sigma:
-        card = _with_chroma_blur(card, np.sqrt((luma_sigma**2 + chroma_sigma**2)) if luma_sigma else chroma_sigma)
+        card = _with_chroma_blur(card, float(np.hypot(luma_sigma, chroma_sigma)))  # on top of the luma blur
     luma_blur = estimate_blur(luminance(card))
     assert abs(estimate_chroma_blur(card, luma_blur) - chroma_sigma) < 0.45 + 0.2 * chroma_sigma
 
