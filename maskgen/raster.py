@@ -68,7 +68,7 @@ def rasterize(points: np.ndarray, uv: np.ndarray, normals: np.ndarray, origin: t
     order = order[np.argsort(-flat[:, 2][tris[order]].sum(axis=1), kind="stable")]  # far first
 
     ids = np.full((height, width), -1, np.int32)
-    fixed = np.round((corners[order] + 0.5) * (1 << SUBPIXEL_BITS)).astype(np.int32)
+    fixed = np.round(corners[order] * (1 << SUBPIXEL_BITS)).astype(np.int32)  # OpenCV: pixel centres at .0 too
     for polygon, index in zip(fixed, order.tolist()):
         cv2.fillConvexPoly(ids, polygon, index, cv2.LINE_8, SUBPIXEL_BITS)
 
