@@ -57,6 +57,7 @@ CROP = 64
 TEMPLATE = np.array([[0.32, 0.38], [0.68, 0.38]], np.float32) * CROP
 BLANK_BELOW = 0.46  # the control blanks everything below this height (just under the eyes, above any mask)
 BLANK_ROW = int(BLANK_BELOW * CROP)  # ... the first crop row it blanks
+PADDING_GREY = 127  # what `align` shows past the photo's edges
 PADDED = 0.3  # a crop is 'padded' when more of its lower face than this lies past the photo's edge
 # The real side of every two-sample test mixes the kinds as real masked photos do (counted by eye).
 REAL_KIND_SHARE = maskgen.kinds.REAL_KIND_SHARE
@@ -69,7 +70,7 @@ def align(image: np.ndarray, face: maskgen.Face) -> np.ndarray:
     so aligning on the mouth would frame real-masked and synthetic-masked crops differently, and the
     classifiers would learn the framing instead of the mask."""
     return cv2.warpAffine(to_uint8_rgb(image), _alignment(face), (CROP, CROP), flags=cv2.INTER_AREA,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(127, 127, 127))
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(PADDING_GREY,) * 3)
 
 
 def in_photo(image: np.ndarray, face: maskgen.Face) -> np.ndarray:

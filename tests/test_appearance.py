@@ -81,7 +81,7 @@ def test_varied_wide_draws_every_kind_many_patterns_and_colours():
     assert len({p.material.pattern for p in drawn}) >= 10
     colours = np.array([p.material.colours[0] for p in drawn])
     assert colours.std(axis=0).min() > 0.15, "colours should spread over the colour space"
-    assert _neutral_share(drawn) < _neutral_share([sample_params("varied", rng) for _ in range(400)]) - 0.15
+    assert _neutral_share(drawn) < _neutral_share([sample_params("varied", rng) for _ in range(400)]) - 0.1
     assert np.mean([p.material.pattern != "plain" for p in drawn]) > 0.3
 
 

@@ -226,3 +226,40 @@ def test_a_missing_or_empty_photo_folder_ends_the_run_in_one_line(tmp_path):
     (tmp_path / "notes.txt").write_text("not a photo")
     with pytest.raises(SystemExit, match="no photos in"):
         realism.load_faces(tmp_path, None)
+
+
+def test_varied_draws_the_colour_families_of_real_masks():
+    """The ground colours `varied` draws, in mask_colours' families, come near the real masked photos' shares
+    (results/mask-colours.json: pink and red 9.5 %, yellow, orange and brown 7.2 %, green and teal 1.3 %, black
+    and charcoal 25 %). Rendering shifts a family by a point or two (light, patterns), hence the margins."""
+    import mask_colours
+
+    from maskgen.kinds import sample_params
+
+    rng = np.random.default_rng(0)
+    families = [mask_colours.colour_group(np.array(sample_params("varied", rng).material.colours[0]) * 255)
+                for _ in range(4000)]
+    share = {group: families.count(group) / len(families) for group in mask_colours.GROUPS}
+    assert 0.07 < share["pink-red-purple"] < 0.13
+    assert 0.045 < share["yellow-orange-brown"] < 0.1
+    assert share["green-teal"] < 0.035
+    assert 0.2 < share["black"] + share["charcoal"] < 0.34
+    assert 0.38 < share["white"] + share["grey"] + share["light-blue"] < 0.5
+
+
+def test_photo_edges_pad_past_straight_edges_and_never_cut_the_eyes():
+    import realism_tstr
+
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (200, realism.CROP, realism.CROP, 3), dtype=np.uint8)
+    assert np.array_equal(realism_tstr.photo_edges(crops, np.random.default_rng(1), 0.0), crops)
+    cut = realism_tstr.photo_edges(crops, np.random.default_rng(1), 1.0)
+    assert np.array_equal(cut, realism_tstr.photo_edges(crops, np.random.default_rng(1), 1.0))  # seeded
+    changed = (cut != crops).any(axis=3)
+    assert changed.any(axis=(1, 2)).all()  # share 1: every crop meets an edge
+    eyes = (slice(21, 28), np.r_[17:24, 40:47])
+    assert not changed[:, eyes[0]][:, :, eyes[1]].any()  # the eyes (centres at row 24, columns 20 and 44) stay
+    padded = (cut == realism.PADDING_GREY).all(axis=3) & changed
+    assert 0.05 < padded.mean() < 0.5  # pixels past an edge show align's padding grey
+    half = realism_tstr.photo_edges(crops, np.random.default_rng(2), 0.5)
+    assert 0.35 < (half != crops).any(axis=(1, 2, 3)).mean() < 0.65
