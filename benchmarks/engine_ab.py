@@ -7,17 +7,16 @@ when a worker is killed). After: `maskgen.cli.run_local` (ProcessPoolExecutor, c
 flight per worker). Two workers, every lfw-expressions photo, landmarks cached by a warm-up run, alternating
 before/after twice in one run, since these machines drift by 10 % within minutes.
 """
-import datetime as dt
 import json
 import multiprocessing
 import os
-import platform
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # render_speed
+import provenance  # noqa: E402
 os.environ["TQDM_DISABLE"] = "1"
 import render_speed as RS
 from maskgen import cli
@@ -49,8 +48,8 @@ def main():
                 print(name, rep, round(run["faces_per_second"], 1), flush=True)
                 shutil.rmtree(dst)
     ratios = [after["faces_per_second"] / before["faces_per_second"] for before, after in zip(out[0::2], out[1::2])]
-    report = {"command": "python benchmarks/engine_ab.py", "date": dt.date.today().isoformat(),
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()}, "source": source,
+    report = {"command": provenance.command(), "date": provenance.today(),
+              "machine": provenance.machine(), "source": source,
               "files": len(tasks), "workers": 2, "runs": out, "after_over_before_ratio_per_pair": ratios,
               "after_over_before_ratio_mean": sum(ratios) / len(ratios)}
     path = Path(__file__).resolve().parent / "results" / "engine_pool_vs_executor.json"

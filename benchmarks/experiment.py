@@ -16,10 +16,8 @@ run cut short goes on from its last finished epoch (runs/.../last.pt) when start
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import sys
 from pathlib import Path
@@ -33,6 +31,8 @@ from fer.data import LABELS, DatasetError, find_samples  # noqa: E402
 from fer.models import list_models  # noqa: E402
 from fer.train import CONFIGS  # noqa: E402
 from fer.metrics import paired_difference  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # provenance, beside this script
+import provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
@@ -129,9 +129,9 @@ def assemble(results: Path, models: list[str], args: argparse.Namespace) -> dict
         drop = cross_mask_drop(row, "accuracy")
         if drop is not None:
             row["cross_mask_drop"] = drop
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(), "config": args.config, "seed": args.seed,
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()}, "rows": rows}
+    report = {"command": provenance.command(),
+              "date": provenance.today(), "config": args.config, "seed": args.seed,
+              "machine": provenance.machine(), "rows": rows}
     (results / "experiment.json").write_text(json.dumps(report, indent=2) + "\n")
     (results / "table.md").write_text(markdown(rows) + "\n")
     return report
@@ -170,8 +170,8 @@ def seed_count(row: dict) -> int:
 def summarise(root: Path, models: list[str], seeds: list[int], args: argparse.Namespace) -> dict:
     """Mean and spread over seeds of every cell and of the cross-mask drop: one short run is noise."""
     rows = summary_rows(root, seeds, models)
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(), "config": args.config, "seeds": seeds, "rows": rows}
+    report = {"command": provenance.command(),
+              "date": provenance.today(), "config": args.config, "seeds": seeds, "rows": rows}
     (root / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
     columns = [f"val-{c}" for c in CONDITIONS]
     lines = ["| model | trained on | seeds | " + " | ".join(columns) + " | drop on the other mask |",
@@ -232,8 +232,8 @@ def paired(root: Path, models: list[str], seeds: list[int], args: argparse.Names
             if runs:
                 rows.append({"model": model, "test_mask": test_mask, "seeds_used": used,
                              **paired_difference(runs, len(LABELS))})
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(), "config": args.config,
+    report = {"command": provenance.command(),
+              "date": provenance.today(), "config": args.config,
               "compared": "trained on varied minus trained on mlfw-white", "rows": rows}
     if not rows:
         return report

@@ -9,17 +9,17 @@ Writes benchmarks/results/full_dataset_run.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # provenance, beside this script
+import provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
@@ -70,9 +70,9 @@ def main() -> None:
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1
         summary = json.loads((tmp / "a" / "out" / "summary.json").read_text())
         report = {
-            "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-            "date": dt.date.today().isoformat(),
-            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+            "command": provenance.command(),
+            "date": provenance.today(),
+            "machine": provenance.machine(),
             "source_files": len(sources), "workers": args.workers, "seed": 1,
             "straight_run": {"exit_code": code_full, "seconds": seconds_full, "statuses": statuses,
                              "faces_per_second": summary["this_run"]["faces_per_second"]},

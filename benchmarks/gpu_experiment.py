@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # provenance, beside this script
+import provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # a bare machine runs the source tree, uninstalled
@@ -319,7 +321,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         val[m] = (images.to(device), labels)
     log(f"validation photos masked ({time.perf_counter() - started:.1f} s)")
 
-    report = {"command": " ".join(["python", *sys.argv]), "date": dt.date.today().isoformat(),
+    report = {"command": provenance.command(), "date": provenance.today(),
               "preset": args.preset, "seed": args.seed, "budget_s": args.budget_s, "pack": pack.meta,
               "environment": environment(device, args.workers), "loader": loader,
               "settings": {k: getattr(args, k) for k in ("batch", "lr", "max_epochs", "bf16", "channels_last")},
@@ -386,9 +388,9 @@ def cmd_loader(args: argparse.Namespace) -> int:
     pack = PackedFaces.load(args.pack)
     train_idx = pack.split("train")
     rates = {m: loader_rate(PackedMaskedDataset(pack, train_idx, mask=m, seed=0), args.samples) for m in EVAL_MASKS}
-    report = {"command": " ".join(["python", *sys.argv]), "date": dt.date.today().isoformat(), "size": pack.size,
+    report = {"command": provenance.command(), "date": provenance.today(), "size": pack.size,
               "samples": args.samples, "samples_per_second_per_core": rates,
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+              "machine": provenance.machine(),
               "note": "one process, photos already decoded: the masking and tensor work of one loader worker"}
     print(json.dumps(report, indent=1))
     if args.json:

@@ -18,7 +18,6 @@ not the fabric's true colour (a white mask in shade reads as grey).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import provenance  # noqa: E402
 import maskgen  # noqa: E402
 from maskgen.photo import luminance  # noqa: E402
 from realism import ABLATIONS, CROP, DATA, RESULTS, align, in_photo, load_faces, render_variant  # noqa: E402
@@ -204,8 +204,8 @@ def main() -> None:
         raise SystemExit(f"--ablations: unknown {unknown}; realism.py has {list(ABLATIONS)}")
     real_faces, real_dropped = load_faces(args.with_mask, args.limit)
     bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(), "groups": list(GROUPS), "patterned_spread": PATTERNED_SPREAD,
+    report = {"command": provenance.command(),
+              "date": provenance.today(), "groups": list(GROUPS), "patterned_spread": PATTERNED_SPREAD,
               "photos": {"with_mask": len(real_faces), "with_mask_dropped": real_dropped,
                          "without_mask": len(bare_faces), "without_mask_dropped": bare_dropped},
               "real": describe(np.stack([align(image, face) for image, face in real_faces]),

@@ -28,10 +28,8 @@ realism-samples.png (the synthetic crops the two-sample test found most and leas
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +46,8 @@ import maskgen  # noqa: E402
 from maskgen import mesh  # noqa: E402
 from maskgen.images import ImageError, to_uint8_rgb  # noqa: E402
 from maskgen.sheet import contact_sheet  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # provenance, beside this script
+import provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
@@ -426,8 +426,8 @@ def write_ablation(args: argparse.Namespace, detector: nn.Module, detector_stats
         shares[name] = float((predict(detector, crops[unseen]) > 0.5).mean())
         two_samples[name] = two_sample(real, crops, [0], args.epochs)["mean"]
         print(f"{name}: detector calls masked {shares[name]:.1%}, two-sample {two_samples[name]:.3f}")
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(), "crop_px": CROP, "scored_on_unseen_photos": int(len(unseen)),
+    report = {"command": provenance.command(),
+              "date": provenance.today(), "crop_px": CROP, "scored_on_unseen_photos": int(len(unseen)),
               "detector": detector_stats, "detector_called_masked": shares,
               "two_sample_whole_face_seed0": two_samples}
     path = args.out.with_name("realism-ablation.json")
@@ -478,10 +478,9 @@ def main() -> None:
         return
 
     results: dict = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": dt.date.today().isoformat(),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "torch": torch.__version__},
+        "command": provenance.command(),
+        "date": provenance.today(),
+        "machine": provenance.machine(torch=torch.__version__),
         "seeds": seeds, "epochs": args.epochs, "crop_px": CROP,
         "photos": {"with_mask_used": len(real), "with_mask_dropped": real_dropped,
                    "without_mask_used": len(bare), "without_mask_dropped": bare_dropped},

@@ -21,10 +21,8 @@ Writes benchmarks/results/realism-bands.json and realism-bands.png.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +35,7 @@ from tqdm import tqdm
 import maskgen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import provenance  # noqa: E402
 import realism  # noqa: E402
 
 Filter = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (crops (N, H, W, 3) uint8, mask areas (N, H, W) bool)
@@ -173,9 +172,9 @@ def main() -> None:
     bare_area = np.stack([realism.mask_area(face) for _, face in bare_faces])
     synthetic = realism.render_crops(bare_faces, args.style)
 
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(),
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+    report = {"command": provenance.command(),
+              "date": provenance.today(),
+              "machine": provenance.machine(torch=torch.__version__),
               "style": args.style, "seeds": args.seeds, "control_seeds": args.control_seeds, "epochs": args.epochs,
               "crop_px": realism.CROP,
               "photos": {"with_mask_used": len(real), "with_mask_dropped": real_dropped,

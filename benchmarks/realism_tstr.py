@@ -26,10 +26,8 @@ photos and the ROC AUC, mean and spread over seeds; each seed draws its own phot
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +40,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import provenance  # noqa: E402
 import maskgen  # noqa: E402
 from maskgen.cache import LandmarkCache  # noqa: E402
 from maskgen.images import ImageError  # noqa: E402
@@ -290,9 +289,9 @@ def main() -> None:
     bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
     real = to_input(np.stack([align(image, face) for image, face in real_faces]))
     bare = to_input(np.stack([align(image, face) for image, face in bare_faces]))
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(),
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+    report = {"command": provenance.command(),
+              "date": provenance.today(),
+              "machine": provenance.machine(torch=torch.__version__),
               "crops": "colour (lfw-expressions color112/)" if args.colour else "grey (lfw-expressions images/)",
               "per_class": args.per_class, "epochs": args.epochs, "photo_edges": args.photo_edges, "seeds": args.seeds, "kind_seeds": args.kind_seeds,
               "real_photos": {"with_mask": len(real), "with_mask_dropped": real_dropped,

@@ -14,7 +14,6 @@ have are skipped.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -30,6 +29,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import provenance  # noqa: E402
 import render_speed  # noqa: E402
 
 import maskgen  # noqa: E402
@@ -147,8 +147,8 @@ def main() -> None:
         work = render_speed.resized(work, args.size)
     for style in STYLES:  # warm the caches (grain tile, textures, triangle tables) outside the timing
         maskgen.render(work[0][0], work[0][1], style=style, seed=0)
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(), "machine": render_speed.machine(), "source": source,
+    report = {"command": provenance.command(),
+              "date": provenance.today(), "machine": render_speed.machine(), "source": source,
               "size_px": args.size, "styles": {style: profile(work, style, args.repeats) for style in STYLES}}
     out = args.out or ROOT / "benchmarks" / "results" / (
         "render_profile.json" if args.size == 250 else f"render_profile_{args.size}px.json")

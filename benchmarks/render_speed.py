@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
 import os
 import platform
@@ -33,6 +32,8 @@ import numpy as np  # noqa: E402
 import maskgen  # noqa: E402
 from maskgen.batch import RenderOptions, scan_tree  # noqa: E402
 from maskgen.cli import run_local  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # provenance, beside this script
+import provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data"))
@@ -41,9 +42,8 @@ REPEATS = 3  # timings per face and style; the best one counts
 
 
 def machine() -> dict:
-    return {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "opencv_threads": cv2.getNumThreads()}
+    return provenance.machine(processor=platform.processor() or platform.machine(),
+                              python=platform.python_version(), opencv_threads=cv2.getNumThreads())
 
 
 def photo_paths(count: int) -> tuple[list[Path], str]:
@@ -217,8 +217,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # the single-thread timings' setting, as machine() records it (engines set their own)
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(), "machine": machine(), "seed": 0,
+    report = {"command": provenance.command(),
+              "date": provenance.today(), "machine": machine(), "seed": 0,
               "single_thread_250px": bench_single(args.faces, args.train_size,
                                                   tuple(int(v) for v in args.sweep.split(",") if v.strip()))}
     if args.throughput_files:

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,6 +35,8 @@ from fer.data import FaceDataset, find_samples  # noqa: E402
 from fer.train import CONFIGS, Autocast, make_optimizer, stratified_subset  # noqa: E402
 from fer.models import create_model  # noqa: E402
 from maskgen.cache import LandmarkCache  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # provenance, beside this script
+import provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MASKGEN_DATA", ROOT.parent / "shared" / "data")) / "lfw-expressions"
@@ -129,10 +129,9 @@ def main() -> None:
     count = (args.batches + 2) * base.batch_size  # a stratified subset can come out a few photos short
     samples = [samples[i] for i in stratified_subset(np.array([s.label for s in samples]), count, 0)]
     cache = LandmarkCache(args.cache, root=root)
-    report = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "date": dt.date.today().isoformat(), "model": MODEL, "recipe": "cpu-fast",
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                          "torch_threads": torch.get_num_threads()}, "sizes": {}}
+    report = {"command": provenance.command(),
+              "date": provenance.today(), "model": MODEL, "recipe": "cpu-fast",
+              "machine": provenance.machine(torch_threads=torch.get_num_threads()), "sizes": {}}
     for size in (int(s) for s in args.sizes.split(",")):
         config = dataclasses.replace(base, image_size=size)
         sets = datasets(samples, cache, size)
