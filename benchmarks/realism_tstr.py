@@ -47,8 +47,8 @@ from maskgen.images import ImageError  # noqa: E402
 from maskgen.photo import luminance  # noqa: E402
 from maskgen.seeding import derive_seed  # noqa: E402
 from maskgen.sheet import contact_sheet  # noqa: E402
-from realism import (ABLATIONS, CROP, DATA, PADDING_GREY, RESULTS, align, fit, load_faces, predict,  # noqa: E402
-                     render_variant, usable)
+from realism import (ABLATIONS, CROP, DATA, PADDED, PADDING_GREY, RESULTS, align, fit, in_photo,  # noqa: E402
+                     load_faces, lower_padding, predict, render_variant, usable)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,6 +180,19 @@ def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, rea
             "unmasked_specificity": specificity, "roc_auc": roc_auc(real_scores, bare_scores)}, real_scores, bare_scores
 
 
+def by_framing(realness: np.ndarray, called: np.ndarray, real_padded: np.ndarray,
+               bare_padded: np.ndarray) -> dict:
+    """Recall and specificity apart on the padded photos (more than PADDED of the lower face past the photo's
+    edge: mostly tight portraits cut at the chin, 64 % of the unmasked and 18 % of the masked real photos are
+    padded along the crop's bottom) and on the framed rest. `nan` where a part is empty."""
+    def share(hits: np.ndarray) -> float:
+        return float(hits.mean()) if len(hits) else float("nan")
+    return {"real_mask_recall_padded": share(realness[real_padded] > 0.5),
+            "real_mask_recall_framed": share(realness[~real_padded] > 0.5),
+            "unmasked_specificity_padded": share(called[bare_padded] <= 0.5),
+            "unmasked_specificity_framed": share(called[~bare_padded] <= 0.5)}
+
+
 def plot(report: dict, path: Path) -> None:
     import matplotlib
 
@@ -289,13 +302,17 @@ def main() -> None:
     bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
     real = to_input(np.stack([align(image, face) for image, face in real_faces]))
     bare = to_input(np.stack([align(image, face) for image, face in bare_faces]))
+    real_padded, bare_padded = (lower_padding(np.stack([in_photo(image, face) for image, face in side])) > PADDED
+                                for side in (real_faces, bare_faces))
     report = {"command": provenance.command(),
               "date": provenance.today(),
               "machine": provenance.machine(torch=torch.__version__),
               "crops": "colour (lfw-expressions color112/)" if args.colour else "grey (lfw-expressions images/)",
               "per_class": args.per_class, "epochs": args.epochs, "photo_edges": args.photo_edges, "seeds": args.seeds, "kind_seeds": args.kind_seeds,
               "real_photos": {"with_mask": len(real), "with_mask_dropped": real_dropped,
-                              "without_mask": len(bare), "without_mask_dropped": bare_dropped},
+                              "without_mask": len(bare), "without_mask_dropped": bare_dropped,
+                              "with_mask_padded": int(real_padded.sum()),
+                              "without_mask_padded": int(bare_padded.sum())},
               "conditions": {}}
     if args.ablation:
         write_ablation(args, report, faces, real, bare, to_input)
@@ -306,7 +323,7 @@ def main() -> None:
         for seed in range(args.kind_seeds if condition in maskgen.KINDS else args.seeds):
             scores, realness, called = run(condition, faces, seed, args.per_class, args.epochs, real, bare,
                                            to_input=to_input, edge_share=args.photo_edges)
-            runs.append(scores)
+            runs.append(scores | by_framing(realness, called, real_padded, bare_padded))
             if condition == "varied" and seed == 0:
                 missed = [real_faces[i] for i in np.argsort(realness)[:24] if realness[i] <= 0.5]
                 # and the real unmasked photos it is surest are masked: label noise, and photos cut at the chin

@@ -263,3 +263,16 @@ def test_photo_edges_pad_past_straight_edges_and_never_cut_the_eyes():
     assert 0.05 < padded.mean() < 0.5  # pixels past an edge show align's padding grey
     half = realism_tstr.photo_edges(crops, np.random.default_rng(2), 0.5)
     assert 0.35 < (half != crops).any(axis=(1, 2, 3)).mean() < 0.65
+
+
+def test_recall_and_specificity_apart_on_padded_and_framed_photos():
+    import realism_tstr
+
+    realness = np.array([0.9, 0.2, 0.8, 0.7])  # real masked photos: "masked" above 0.5
+    called = np.array([0.9, 0.1, 0.2])  # real unmasked photos
+    split = realism_tstr.by_framing(realness, called, np.array([True, True, False, False]),
+                                    np.array([True, False, False]))
+    assert split == {"real_mask_recall_padded": 0.5, "real_mask_recall_framed": 1.0,
+                     "unmasked_specificity_padded": 0.0, "unmasked_specificity_framed": 1.0}
+    assert np.isnan(realism_tstr.by_framing(realness, called, np.zeros(4, bool), np.zeros(3, bool))[
+        "real_mask_recall_padded"])
