@@ -269,9 +269,14 @@ def lower_padding(inside: np.ndarray) -> np.ndarray:
     return 1.0 - inside[:, BLANK_ROW:].mean(axis=(1, 2))
 
 
+def is_padded(inside: np.ndarray) -> np.ndarray:
+    """(N,) bool: the crops whose lower face is more than PADDED padding (`lower_padding`)."""
+    return lower_padding(inside) > PADDED
+
+
 def padded_share(inside: np.ndarray) -> float:
-    """The share of crops whose lower face is more than PADDED padding (`lower_padding`)."""
-    return float((lower_padding(inside) > PADDED).mean())
+    """The share of crops whose lower face is more than PADDED padding."""
+    return float(is_padded(inside).mean())
 
 
 def accuracy_by_framing(held_out: HeldOut, padded_0: np.ndarray, padded_1: np.ndarray) -> dict:
@@ -457,7 +462,7 @@ def main() -> None:
     real_inside = np.stack([in_photo(image, face) for image, face in real_faces])
     bare_inside = np.stack([in_photo(image, face) for image, face in bare_faces])
     # masks are rendered on the unmasked photos, so a synthetic crop is padded exactly where its photo's is
-    padded = (lower_padding(bare_inside) > PADDED, lower_padding(real_inside) > PADDED)
+    padded = (is_padded(bare_inside), is_padded(real_inside))
     real_area = np.stack([mask_area(face) for _, face in real_faces])
     bare_area = np.stack([mask_area(face) for _, face in bare_faces])
     print(f"aligned crops: {len(real)} real masked ({real_dropped} dropped), "

@@ -47,8 +47,8 @@ from maskgen.images import ImageError  # noqa: E402
 from maskgen.photo import luminance  # noqa: E402
 from maskgen.seeding import derive_seed  # noqa: E402
 from maskgen.sheet import contact_sheet  # noqa: E402
-from realism import (ABLATIONS, CROP, DATA, PADDED, PADDING_GREY, RESULTS, align, fit, in_photo,  # noqa: E402
-                     load_faces, lower_padding, predict, render_variant, usable)
+from realism import (ABLATIONS, CROP, DATA, PADDING_GREY, RESULTS, align, fit, in_photo, is_padded,  # noqa: E402
+                     load_faces, predict, render_variant, usable)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,9 +182,8 @@ def run(condition: str, faces: list, seed: int, per_class: int, epochs: int, rea
 
 def by_framing(realness: np.ndarray, called: np.ndarray, real_padded: np.ndarray,
                bare_padded: np.ndarray) -> dict:
-    """Recall and specificity apart on the padded photos (more than PADDED of the lower face past the photo's
-    edge: mostly tight portraits cut at the chin, 64 % of the unmasked and 18 % of the masked real photos are
-    padded along the crop's bottom) and on the framed rest. `nan` where a part is empty."""
+    """Recall and specificity apart on the padded photos (`is_padded`: more than 30 % of the lower face past
+    the photo's edge, mostly tight portraits cut at the chin) and on the framed rest. `nan` where a part is empty."""
     def share(hits: np.ndarray) -> float:
         return float(hits.mean()) if len(hits) else float("nan")
     return {"real_mask_recall_padded": share(realness[real_padded] > 0.5),
@@ -302,13 +301,14 @@ def main() -> None:
     bare_faces, bare_dropped = load_faces(args.without_mask, args.limit)
     real = to_input(np.stack([align(image, face) for image, face in real_faces]))
     bare = to_input(np.stack([align(image, face) for image, face in bare_faces]))
-    real_padded, bare_padded = (lower_padding(np.stack([in_photo(image, face) for image, face in side])) > PADDED
+    real_padded, bare_padded = (is_padded(np.stack([in_photo(image, face) for image, face in side]))
                                 for side in (real_faces, bare_faces))
     report = {"command": provenance.command(),
               "date": provenance.today(),
               "machine": provenance.machine(torch=torch.__version__),
               "crops": "colour (lfw-expressions color112/)" if args.colour else "grey (lfw-expressions images/)",
-              "per_class": args.per_class, "epochs": args.epochs, "photo_edges": args.photo_edges, "seeds": args.seeds, "kind_seeds": args.kind_seeds,
+              "per_class": args.per_class, "epochs": args.epochs, "photo_edges": args.photo_edges,
+              "seeds": args.seeds, "kind_seeds": args.kind_seeds,
               "real_photos": {"with_mask": len(real), "with_mask_dropped": real_dropped,
                               "without_mask": len(bare), "without_mask_dropped": bare_dropped,
                               "with_mask_padded": int(real_padded.sum()),
