@@ -58,6 +58,7 @@ TEMPLATE = np.array([[0.32, 0.38], [0.68, 0.38]], np.float32) * CROP
 BLANK_BELOW = 0.46  # the control blanks everything below this height (just under the eyes, above any mask)
 BLANK_ROW = int(BLANK_BELOW * CROP)  # ... the first crop row it blanks
 PADDING_GREY = 127  # what `align` shows past the photo's edges
+BLANK_GREY = PADDING_GREY  # what the controls show in place of what they hide: the same grey, so blanking adds no cue
 PADDED = 0.3  # a crop is 'padded' when more of its lower face than this lies past the photo's edge
 # The real side of every two-sample test mixes the kinds as real masked photos do (counted by eye).
 REAL_KIND_SHARE = maskgen.kinds.REAL_KIND_SHARE
@@ -251,7 +252,7 @@ def blank_lower(crops: np.ndarray, inside: np.ndarray | None = None) -> np.ndarr
     whole-face test can tell the two sides apart by where the photo ends, which no renderer can change; the
     plain control blanks that away and so leaves it in the renderer's gap."""
     out = crops.copy()
-    out[:, BLANK_ROW:] = 127
+    out[:, BLANK_ROW:] = BLANK_GREY
     if inside is not None:
         out[:, BLANK_ROW:][~inside[:, BLANK_ROW:]] = 0
     return out
@@ -260,7 +261,7 @@ def blank_lower(crops: np.ndarray, inside: np.ndarray | None = None) -> np.ndarr
 def blank_mask_area(crops: np.ndarray, areas: np.ndarray) -> np.ndarray:
     """The crops with each one's `mask_area` blanked to grey: a control that sees everything but the mask."""
     out = crops.copy()
-    out[areas] = 127
+    out[areas] = BLANK_GREY
     return out
 
 
