@@ -81,6 +81,9 @@ class Material:
     undulation: float = 0.0
     sheen: float = 0.0
     strap_colour: tuple[float, float, float] = (0.93, 0.94, 0.95)
+    # How much of the straps a photo shows (0 none .. 1 all): a thin cord blurs into the photo, and hair, the
+    # ear and the cheek's outline hide most loops; drawn ones show as often as real ones (`kinds.STRAP_SHOWS`).
+    strap_opacity: float = 1.0
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +91,8 @@ class Material:
             raise ValueError(f"unknown pattern {self.pattern!r}; choose from {PATTERNS + ('image',)}")
         if not self.colours:
             raise ValueError("a material needs at least one colour")
+        if not 0.0 <= self.strap_opacity <= 1.0:
+            raise ValueError(f"strap_opacity must lie in [0, 1], got {self.strap_opacity!r}")
 
 
 def texture_shape(mask_height_px: float) -> tuple[int, int]:

@@ -184,8 +184,9 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
         raise FaceSkipped(f"face geometry unusable: {exc}") from exc
 
     shadow_sigma = min(max(0.01 * face_px, 0.6), 2.0)
+    straps = placed.straps if params.material.strap_opacity > 0.0 else ()
     pad = int(np.ceil(2.5 * style.blur_sigma + 3.0 * shadow_sigma + DROP_LENGTH * face_px + placed.strap_width + 2))
-    xy = np.concatenate([placed.points.reshape(-1, 3)[:, :2], *placed.straps]) if placed.straps else \
+    xy = np.concatenate([placed.points.reshape(-1, 3)[:, :2], *straps]) if straps else \
         placed.points.reshape(-1, 3)[:, :2]
     x0, y0 = np.floor(xy.min(axis=0)).astype(int) - pad
     x1, y1 = np.ceil(xy.max(axis=0)).astype(int) + pad + 1
@@ -217,10 +218,11 @@ def _render_face(out: np.ndarray, coverage: np.ndarray, face: Face, params: Mask
     edge, rim = composite.edge_coverage(params.shape.outline, fragments, RIM_WIDTH * face_px * scale)
     colour *= rim[:, None]
     layer = composite.fragment_layer(fragments, colour, edge, low_size)
-    if placed.straps:
-        straps = composite.strap_coverage(tuple(p * scale for p in placed.straps), (x0 * scale, y0 * scale),
-                                          low_size, max(1.0, placed.strap_width * scale))
-        layer = composite.add_under(layer, straps, strap_colour)
+    if straps:
+        strap_alpha = composite.strap_coverage(tuple(p * scale for p in straps), (x0 * scale, y0 * scale),
+                                               low_size, max(1.0, placed.strap_width * scale))
+        strap_alpha *= params.material.strap_opacity
+        layer = composite.add_under(layer, strap_alpha, strap_colour)
     if scale != 1.0:
         # the upsampling itself blurs by about half a low-res pixel; blur the rest before it
         remaining = float(np.sqrt(max(style.blur_sigma**2 - (0.5 / scale) ** 2, 0.0))) * scale

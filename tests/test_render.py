@@ -303,3 +303,38 @@ def test_a_render_replays_from_its_own_json_records(frontal):
     assert np.array_equal(first.image, again.image)
     with pytest.raises(ValueError, match=r"params\[0\] is neither"):
         maskgen.apply_masks(image, [face], [{"kind": "cloth"}])
+
+
+def test_straps_show_about_as_often_as_on_real_photos_and_only_on_kinds_that_have_them():
+    from maskgen.kinds import STRAP_OPACITY, STRAP_SHOWS, sample_params
+    drawn = [sample_params("varied", np.random.default_rng(i)) for i in range(2000)]
+    strapped = [p for p in drawn if p.shape.straps != "none"]
+    assert all(p.material.strap_opacity == 0.0 for p in drawn if p.shape.straps == "none")
+    shown = [p.material.strap_opacity for p in strapped if p.material.strap_opacity > 0.0]
+    assert abs(len(shown) / len(strapped) - STRAP_SHOWS) < 0.05  # about 4.5 standard errors
+    assert min(shown) >= STRAP_OPACITY[0] and max(shown) <= STRAP_OPACITY[1]
+    # the M-LFW-FER baseline keeps its solid loops
+    assert sample_params("mlfw-white", np.random.default_rng(0)).material.strap_opacity == 1.0
+
+
+def test_hidden_straps_draw_the_mask_as_no_straps_and_faint_ones_change_less(frontal):
+    import dataclasses
+    image, face = frontal
+    base = MaskParams.from_dict(maskgen.render(image, [face], style="surgical", seed=3).params[0])
+    base = dataclasses.replace(base, match_photo=False)
+
+    def with_straps(opacity: float, straps: str = "loops") -> maskgen.RenderResult:
+        params = dataclasses.replace(base, shape=dataclasses.replace(base.shape, straps=straps),
+                                     material=dataclasses.replace(base.material, strap_opacity=opacity))
+        return maskgen.apply_masks(image, [face], [params])
+
+    bare = with_straps(1.0, "none")
+    hidden = with_straps(0.0)
+    assert np.array_equal(hidden.image, bare.image) and np.array_equal(hidden.occlusion, bare.occlusion)
+    straps_only = with_straps(1.0).occlusion & ~bare.occlusion
+    assert straps_only.sum() > 20  # the loops reach past the mask's edge towards the ears
+    change = {opacity: np.abs(with_straps(opacity).image.astype(float) - image)[straps_only].mean()
+              for opacity in (0.5, 1.0)}
+    assert 0.35 < change[0.5] / change[1.0] < 0.65
+    with pytest.raises(ValueError, match="strap_opacity"):
+        dataclasses.replace(base.material, strap_opacity=1.5)
