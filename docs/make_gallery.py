@@ -11,6 +11,7 @@ Every picture in the docs comes from here, never by hand:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -58,7 +59,10 @@ def poses_sheet() -> np.ndarray:
             for eye in (maskgen.mesh.EYE_RIGHT, maskgen.mesh.EYE_LEFT):
                 centre = turned.landmarks[list(eye), :2].mean(axis=0).astype(int)
                 cv2.circle(canvas, tuple(int(c) for c in centre), 6, (60, 40, 30), -1, cv2.LINE_AA)
-            images.append(maskgen.render(canvas, [turned], style=kind, seed=index).image)
+            params = sample_params(kind, np.random.default_rng(index))
+            # straps drawn solid on every mask here (most drawn ones are hidden), to show where they run
+            params = dataclasses.replace(params, material=dataclasses.replace(params.material, strap_opacity=1.0))
+            images.append(maskgen.apply_masks(canvas, [turned], [params]).image)
             captions.append(f"{kind} y{yaw} p{pitch} r{roll}")
     return contact_sheet(images, captions, columns=len(poses), size=150)
 
