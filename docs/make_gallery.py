@@ -59,7 +59,7 @@ def poses_sheet() -> np.ndarray:
             for eye in (maskgen.mesh.EYE_RIGHT, maskgen.mesh.EYE_LEFT):
                 centre = turned.landmarks[list(eye), :2].mean(axis=0).astype(int)
                 cv2.circle(canvas, tuple(int(c) for c in centre), 6, (60, 40, 30), -1, cv2.LINE_AA)
-            params = sample_params(kind, np.random.default_rng(index))
+            params = maskgen.draw_params(1, kind, seed=index)[0]  # the draw `render(..., seed=index)` makes
             # straps drawn solid on every mask here (most drawn ones are hidden), to show where they run
             params = dataclasses.replace(params, material=dataclasses.replace(params.material, strap_opacity=1.0))
             images.append(maskgen.apply_masks(canvas, [turned], [params]).image)

@@ -21,9 +21,14 @@ POSE = dict(
 FACING = 0.25  # |sin(yaw)| beyond which the far eye is hidden behind the nose and cheek anyway
 
 
-def covered(occlusion: np.ndarray, face: maskgen.Face, index: int) -> bool:
+def at_landmark(image: np.ndarray, face: maskgen.Face, index: int):
+    """The value of a per-pixel map at a landmark's pixel."""
     x, y = np.round(face.landmarks[index, :2]).astype(int)
-    return bool(occlusion[y, x])
+    return image[y, x]
+
+
+def covered(occlusion: np.ndarray, face: maskgen.Face, index: int) -> bool:
+    return bool(at_landmark(occlusion, face, index))
 
 
 @pytest.mark.parametrize("kind", maskgen.KINDS + (maskgen.BASELINE,))
@@ -45,8 +50,8 @@ def test_mask_covers_mouth_and_nose_never_eyes(sample_faces, kind, yaw, pitch, r
     if yaw_sin < FACING:
         eyes += [mesh.EYE_LEFT_OUTER, mesh.EYE_LEFT_UPPER]
     for index in eyes:  # on tiny faces the soft top edge may brush an eye corner's pixel, never cover it
-        x, y = np.round(face.landmarks[index, :2]).astype(int)
-        assert out.coverage[y, x] < 0.25, f"eye landmark {index} covered ({out.coverage[y, x]:.2f})"
+        coverage = at_landmark(out.coverage, face, index)
+        assert coverage < 0.25, f"eye landmark {index} covered ({coverage:.2f})"
     # the occlusion stays on and around the face: within its landmarks' box, widened for straps and gaiters
     rows, cols = np.nonzero(out.occlusion)
     (x0, y0), (x1, y1) = face.landmarks[:, :2].min(axis=0), face.landmarks[:, :2].max(axis=0)
