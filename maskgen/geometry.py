@@ -31,6 +31,8 @@ NECK_WIDTH = 0.72  # a gaiter's width at chin level and below, as a share of its
 VIEW_LEVEL_LIMIT = 0.3  # the most the top edge is lowered to look like one arc in the photo, in half face widths
 NOSE_CLEARANCE = 0.08  # ... but across the nose it stays this far above the tip, when worn over the nose
 VIEW_EYE_MARGIN = 0.05  # ... and how far below an eye it stays in the photo
+VIEW_EYE_MARGIN_PX = 2.0  # ... and at least this many pixels: on tiny faces 0.05 is under a pixel, and the
+# anti-aliased edge plus a landmark's rounding to its pixel reached the eye corner
 VIEW_EYE_REACH = 0.12  # across the photo, how far beside an eye landmark that holds
 LEVEL_TOLERANCE_PX = 0.05  # the top edge counts as level in the photo once it rises by less than this
 
@@ -240,6 +242,7 @@ def _level_in_view(frontal: np.ndarray, surface: FaceSurface, axes: np.ndarray, 
         return top
     eyes = frontal[list(mesh.EYE_RIGHT + mesh.EYE_LEFT)] @ image  # the eyes as the camera sees them
     eye_across, eye_height = eyes @ across, -(eyes @ down)
+    eye_margin = max(VIEW_EYE_MARGIN, VIEW_EYE_MARGIN_PX / surface.px)
     lowered = top.copy()
     for _ in range(6):  # the depth under the edge changes as it moves
         z = _bridged_rows(x[None], surface.depth(np.stack([x, lowered], axis=-1)[None])[0])[0]
@@ -247,7 +250,7 @@ def _level_in_view(frontal: np.ndarray, surface: FaceSurface, axes: np.ndarray, 
         height = -(seen @ down)
         # and never up to an eye, as the camera sees it (pitched heads bring the eyes closer to the edge)
         near_eye = np.abs((seen @ across)[:, None] - eye_across[None, :]) < VIEW_EYE_REACH
-        eye_floor = np.where(near_eye, eye_height[None, :] - VIEW_EYE_MARGIN, np.inf).min(axis=1)
+        eye_floor = np.where(near_eye, eye_height[None, :] - eye_margin, np.inf).min(axis=1)
         excess = np.maximum(height - _outward_min(np.minimum(height, eye_floor), apex), 0.0)
         if excess.max() * surface.px < LEVEL_TOLERANCE_PX:  # level already, or once it has settled
             break

@@ -35,6 +35,10 @@ def covered(occlusion: np.ndarray, face: maskgen.Face, index: int) -> bool:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**POSE)
 @example(yaw=0.0, pitch=-14.0, roll=3.0, size=64, seed=0, sample="Tommy_Robredo_0001")  # a corner pixel brushed
+# tiny faces looking up: 0.05 half face widths under the eye was under a pixel (geometry.VIEW_EYE_MARGIN_PX)
+@example(yaw=0.0, pitch=-15.0, roll=1.0, size=64, seed=359, sample="Tommy_Robredo_0001")
+@example(yaw=0.0, pitch=-17.0, roll=0.0, size=64, seed=0, sample="Tommy_Robredo_0001")
+@example(yaw=0.0, pitch=-23.0, roll=-29.0, size=64, seed=1011155930, sample="Tommy_Robredo_0001")
 def test_mask_covers_mouth_and_nose_never_eyes(sample_faces, kind, yaw, pitch, roll, size, seed, sample):
     # frontalised first, so the pose is the one drawn (Tommy_Robredo_0001 already looks 30 degrees down)
     face = posed_face(frontalised(sample_faces[sample][0]), yaw, pitch, roll, size)
