@@ -4,17 +4,19 @@
     python benchmarks/realism_probe.py --list
 
 A probe swaps renderer constants or functions for the length of one run (as `realism.py --ablation` does) and
-draws `varied` on the real unmasked photos with the same seeds as the renderer as committed, so each probe is
-paired with the unchanged renderer mask for mask and seed for seed. Both go through `realism.py`'s two-sample
-test (`--seeds` classifier seeds, 6 epochs each); a probe is worth adopting only when it is lower on most seeds
-and its mean difference is several standard errors from zero. Cheaper than `realism.py` (about 8 minutes per
-probe at 8 seeds on 2 cores, against 30 for the full benchmark), so many ideas can be tried before one is
-adopted and every benchmark is rerun.
+draws `varied` on the real unmasked photos with the same seeds as the unchanged renderer, so each probe is paired
+with it mask for mask and seed for seed. Both go through `realism.py`'s two-sample test (`--seeds` classifier
+seeds, `--epochs` each); a probe is worth adopting only when it is lower on most seeds and its mean difference is
+several standard errors from zero. Cheaper than `realism.py` (on 2 cores: about a minute to find the faces, then
+about 6 minutes per probe at 8 seeds, against 30 for the full benchmark), so many ideas can be tried before one
+is adopted and every benchmark is rerun.
 
-Each run appends one record to benchmarks/results/realism-probes.jsonl: the probe, what it changes, the commit
-(and whether the tree had uncommitted changes), the seeds and each seed's accuracy, plus, for a probe, the
-paired difference from the unchanged renderer. The unchanged renderer is run once per commit and seed count
-and reused while the tree is clean.
+Each probe appends one record to `--out` (by default the committed benchmarks/results/realism-probes.jsonl; give
+another file for a trial): the probe, what it changes, the commit, the seeds and each seed's accuracy, and the
+paired difference from the unchanged renderer. The unchanged renderer gets a record of its own the first time:
+it is reused from `--out` for as long as the renderer (maskgen/) and the test (realism.py) are the same git trees
+with no uncommitted changes, on the same photos, seeds and epochs, so commits that touch neither (docs,
+results) keep it; anything else runs it again (and prints which).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ import maskgen.kinds as kinds  # noqa: E402
 
 RESULTS = realism.RESULTS / "realism-probes.jsonl"
 UNCHANGED = "unchanged"
+# what the two-sample figures depend on besides the probe: the renderer and the test
+SOURCES = ("maskgen", "benchmarks/realism.py")  # not this file: adding a probe keeps the baseline
+MIN_PHOTOS = 20  # fewer usable faces on a side than this and the held-out 30 % says nothing
 
 
 def _looks_with(kind_colours: dict[str, dict[str, float]], patterns: dict[str, dict[str, float]] | None = None
@@ -90,32 +95,57 @@ PROBES: dict[str, Probe] = {
 }
 
 
-def tree_state() -> dict:
-    """The commit the renderer comes from, and whether uncommitted changes could make it another renderer."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=realism.ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "maskgen"))
-    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown", "renderer_changed_since": dirty}
+def renderer_state() -> dict:
+    """The commit, the git trees of the renderer and the test (a baseline is reused only for the same ones), and
+    whether either has uncommitted changes (tracked or new files), which make the trees say nothing."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=realism.ROOT, capture_output=True, text=True)
+        except OSError:
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+    trees = [git("rev-parse", f"HEAD:{source}") for source in SOURCES]
+    changes = git("status", "--porcelain", "--", *SOURCES)
+    known = all(trees) and changes is not None
+    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown",
+            "renderer": ",".join(tree[:12] for tree in trees) if known else None,
+            "uncommitted_changes": bool(changes) or not known}
 
 
 def load_runs(path: Path) -> list[dict]:
+    """The records in `path`; a line that is not one (cut short, edited by hand) is skipped with a warning."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            run = json.loads(line)
+        except json.JSONDecodeError as exc:
+            print(f"warning: {path} line {number} skipped: not JSON ({exc.msg})", file=sys.stderr)
+            continue
+        if not isinstance(run, dict) or "probe" not in run or "accuracy" not in run:
+            print(f"warning: {path} line {number} skipped: not a probe record", file=sys.stderr)
+            continue
+        runs.append(run)
+    return runs
 
 
 def append_run(path: Path, record: dict) -> None:
     """One line per run, written whole: an interrupted probe loses only itself."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    cut_short = path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
     with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(("\n" if cut_short else "") + json.dumps(record) + "\n")
 
 
 def paired(probe: list[float], base: list[float]) -> dict:
-    """Mean of the per-seed differences, its standard error, and on how many seeds the probe came out lower."""
+    """Mean of the per-seed differences, its standard error, and on how many seeds the probe came out lower
+    (at least two seeds: one has no standard error)."""
     diff = np.asarray(probe) - np.asarray(base)
     return {"mean_difference": float(diff.mean()),
-            "standard_error": float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan"),
+            "standard_error": float(diff.std(ddof=1) / np.sqrt(len(diff))),
             "lower_on_seeds": int((diff < 0).sum()), "seeds": int(len(diff))}
 
 
@@ -125,16 +155,37 @@ def run_probe(name: str, patch: dict, faces: list, real: np.ndarray, seeds: list
     return realism.two_sample(real, crops, seeds, epochs)["runs"]
 
 
+def at_least(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def usable_faces(folder: Path, limit: int | None) -> list:
+    faces, dropped = realism.load_faces(folder, limit)
+    print(f"{folder}: {len(faces)} photos with a usable face, {dropped} dropped (no face, or unreadable)")
+    if len(faces) < MIN_PHOTOS:
+        raise SystemExit(f"error: only {len(faces)} usable faces in {folder}; a probe needs at least {MIN_PHOTOS}")
+    return faces
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("probes", nargs="*", help="names from --list")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("probes", nargs="*", help="names from --list (none: list them)")
     parser.add_argument("--list", action="store_true", help="list the probes and exit")
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--limit", type=int, default=None, help="at most this many photos per folder (for a try)")
-    parser.add_argument("--with-mask", type=Path, default=realism.DATA / "real-masks" / "with_mask")
-    parser.add_argument("--without-mask", type=Path, default=realism.DATA / "real-masks" / "without_mask")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON-lines file runs are appended to")
+    parser.add_argument("--seeds", type=at_least(2), default=8, help="classifier seeds 0..N-1, paired")
+    parser.add_argument("--epochs", type=at_least(1), default=6, help="training epochs of each classifier")
+    parser.add_argument("--limit", type=at_least(1), default=None, help="at most this many photos per folder")
+    parser.add_argument("--with-mask", type=Path, default=realism.DATA / "real-masks" / "with_mask",
+                        help="real masked photos")
+    parser.add_argument("--without-mask", type=Path, default=realism.DATA / "real-masks" / "without_mask",
+                        help="real unmasked photos, which the probes draw masks on")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="the JSON-lines file records are appended to (a trial: give another)")
     args = parser.parse_args()
     if args.list or not args.probes:
         for name, probe in PROBES.items():
@@ -143,30 +194,42 @@ def main() -> None:
     unknown = [name for name in args.probes if name not in PROBES]
     if unknown:
         parser.error(f"unknown probe(s) {', '.join(unknown)}; --list shows them")
+    for folder in (args.with_mask, args.without_mask):
+        if not folder.is_dir():
+            parser.error(f"no folder {folder} (the real-masks photos: see ../shared/data/README.md)")
+    if args.out.is_dir():
+        parser.error(f"--out {args.out} is a folder; give a .jsonl file")
+    earlier = load_runs(args.out)
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     seeds = list(range(args.seeds))
-    real_faces, _ = realism.load_faces(args.with_mask, args.limit)
-    bare_faces, _ = realism.load_faces(args.without_mask, args.limit)
+    real_faces = usable_faces(args.with_mask, args.limit)
+    bare_faces = usable_faces(args.without_mask, args.limit)
     real = np.stack([realism.align(image, face) for image, face in real_faces])
-    state = tree_state()
-    common = {"date": provenance.today(), "command": provenance.command(), **state, "seeds": seeds,
-              "epochs": args.epochs, "photos": {"real_masked": len(real), "unmasked": len(bare_faces)},
+    state = renderer_state()
+    setup = {"seeds": seeds, "epochs": args.epochs,
+             "data": {"with_mask": str(args.with_mask.resolve()), "without_mask": str(args.without_mask.resolve()),
+                      "limit": args.limit},
+             "photos": {"real_masked": len(real), "unmasked": len(bare_faces)}}
+    common = {"date": provenance.today(), "command": provenance.command(), **state, **setup,
               "machine": provenance.machine()}
 
-    def same_setup(run: dict) -> bool:
-        return (run["commit"] == state["commit"] and not run["renderer_changed_since"]
-                and not state["renderer_changed_since"] and run["seeds"] == seeds and run["epochs"] == args.epochs
-                and run["photos"] == common["photos"])
-    base = next((run for run in reversed(load_runs(args.out)) if run["probe"] == UNCHANGED and same_setup(run)), None)
+    def reusable(run: dict) -> bool:
+        return (run.get("probe") == UNCHANGED and not state["uncommitted_changes"]
+                and not run.get("uncommitted_changes", True) and run.get("renderer") == state["renderer"]
+                and all(run.get(key) == value for key, value in setup.items()))
+    base = next((run for run in reversed(earlier) if reusable(run)), None)
     if base is None:
+        print(f"{UNCHANGED}: no earlier run of this renderer on this setup in {args.out}; running it")
         start = time.time()
-        base = {"probe": UNCHANGED, "changes": "none: varied as committed", **common,
+        base = {"probe": UNCHANGED, "changes": "none: varied as the renderer stands", **common,
                 "accuracy": run_probe(UNCHANGED, {}, bare_faces, real, seeds, args.epochs),
                 "seconds": round(time.time() - start)}
         append_run(args.out, base)
-    print(f"{UNCHANGED}: {np.mean(base['accuracy']):.2%}")
-    for name in args.probes:
+        print(f"{UNCHANGED}: {np.mean(base['accuracy']):.2%}")
+    else:
+        print(f"{UNCHANGED}: {np.mean(base['accuracy']):.2%} (run {base['date']} at commit {base['commit']}, reused)")
+    for name in dict.fromkeys(args.probes):  # each once, in the order given
         start = time.time()
         accuracy = run_probe(name, PROBES[name].patch(), bare_faces, real, seeds, args.epochs)
         record = {"probe": name, "changes": PROBES[name].description, **common, "accuracy": accuracy,

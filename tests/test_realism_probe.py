@@ -34,3 +34,16 @@ def test_paired_difference_counts_the_seeds_a_probe_came_out_lower():
     assert result["lower_on_seeds"] == 2 and result["seeds"] == 3
     assert result["mean_difference"] == pytest.approx(-0.02 / 3)
     assert result["standard_error"] == pytest.approx(np.std([-0.01, -0.02, 0.01], ddof=1) / np.sqrt(3))
+
+
+def test_records_survive_a_line_cut_short(tmp_path, capsys):
+    path = tmp_path / "probes.jsonl"
+    realism_probe.append_run(path, {"probe": "unchanged", "accuracy": [0.9, 0.8]})
+    with path.open("a") as f:
+        f.write('{"probe": "no-str')  # a run killed while writing
+    realism_probe.append_run(path, {"probe": "no-straps", "accuracy": [0.8, 0.8]})
+    path.open("a").write('{"other": 1}\n\n')
+    runs = realism_probe.load_runs(path)
+    assert [run["probe"] for run in runs] == ["unchanged", "no-straps"]
+    warnings = capsys.readouterr().err
+    assert "line 2 skipped: not JSON" in warnings and "line 4 skipped: not a probe record" in warnings
