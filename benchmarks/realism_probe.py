@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -75,6 +76,23 @@ _COLOURS_ROUND_2 = {
 _MORE_MELANGE = {"cloth": {"melange": 8.0}}
 
 
+def _wavy_top_edge(amplitude: float) -> dict:
+    """The top edge lowered by a smooth wave of up to `amplitude` half face widths, 3 to 6 waves across, after it
+    is levelled: real edges wrinkle and bend along the nose wire, drawn ones are one clean curve. Only lowered, so
+    it never nears the eyes; the wave is drawn from the edge itself, so each mask keeps its own."""
+    import maskgen.geometry as geometry
+
+    level_in_view = geometry._level_in_view
+
+    def wavy(frontal, surface, axes, x, top, apex, lowest):
+        levelled = level_in_view(frontal, surface, axes, x, top, apex, lowest)
+        rng = np.random.default_rng(zlib.crc32(np.round(levelled, 6).tobytes()))
+        across = np.linspace(0.0, 1.0, len(levelled))
+        wave = sum(np.sin(2 * np.pi * (rng.uniform(3, 6) * across + rng.uniform())) for _ in range(2))
+        return levelled + amplitude * (wave + 2.0) / 4.0
+    return {"maskgen.geometry._level_in_view": wavy}
+
+
 @dataclasses.dataclass(frozen=True)
 class Probe:
     description: str
@@ -92,6 +110,9 @@ PROBES: dict[str, Probe] = {
                           lambda: _looks_with({}, _MORE_MELANGE)),
     "colours-round-2-melange": Probe("colours-round-2 and more-melange together",
                                      lambda: _looks_with(_COLOURS_ROUND_2, _MORE_MELANGE)),
+    "wavy-top-edge": Probe("the top edge lowered by a smooth wave of up to 0.03 half face widths, 3 to 6 waves "
+                           "across", lambda: _wavy_top_edge(0.03)),
+    "wavy-top-edge-strong": Probe("the same wave, up to 0.06 half face widths", lambda: _wavy_top_edge(0.06)),
 }
 
 
