@@ -93,6 +93,18 @@ def _wavy_top_edge(amplitude: float) -> dict:
     return {"maskgen.geometry._level_in_view": wavy}
 
 
+def _muted_colours(keep: float) -> dict:
+    """Every drawn fabric colour moved towards the grey of its own lightness, keeping `keep` of its saturation
+    (over 1: away from it): cameras, haze and worn dye might mute real masks' colours more than the palette's."""
+    colour = kinds._colour
+
+    def muted(*args, **kwargs):
+        rgb = np.asarray(colour(*args, **kwargs))
+        grey = float(rgb @ np.array([0.299, 0.587, 0.114]))
+        return tuple(float(c) for c in np.clip(grey + keep * (rgb - grey), 0.0, 1.0))
+    return {"maskgen.kinds._colour": muted}
+
+
 @dataclasses.dataclass(frozen=True)
 class Probe:
     description: str
@@ -113,6 +125,10 @@ PROBES: dict[str, Probe] = {
     "wavy-top-edge": Probe("the top edge lowered by a smooth wave of up to 0.03 half face widths, 3 to 6 waves "
                            "across", lambda: _wavy_top_edge(0.03)),
     "wavy-top-edge-strong": Probe("the same wave, up to 0.06 half face widths", lambda: _wavy_top_edge(0.06)),
+    "muted-colours": Probe("every fabric colour keeps 75 % of its saturation (moved towards its lightness's grey)",
+                           lambda: _muted_colours(0.75)),
+    "vivid-colours": Probe("every fabric colour with 125 % of its saturation (the opposite of muted-colours)",
+                           lambda: _muted_colours(1.25)),
 }
 
 
