@@ -74,6 +74,7 @@ _COLOURS_ROUND_2 = {
              "peach": 0.3},
 }
 _MORE_MELANGE = {"cloth": {"melange": 8.0}}
+_FEWER_PLAIN = {"cloth": {"plain": 15.0}}  # patterned renders scored more real than plain ones
 
 
 def _wavy_top_edge(amplitude: float) -> dict:
@@ -122,6 +123,8 @@ PROBES: dict[str, Probe] = {
                           lambda: _looks_with({}, _MORE_MELANGE)),
     "colours-round-2-melange": Probe("colours-round-2 and more-melange together",
                                      lambda: _looks_with(_COLOURS_ROUND_2, _MORE_MELANGE)),
+    "patterned-cloth": Probe("plain cloth at half its weight (15 instead of 30): 47 % of cloth masks "
+                             "patterned instead of 31 %", lambda: _looks_with({}, _FEWER_PLAIN)),
     "wavy-top-edge": Probe("the top edge lowered by a smooth wave of up to 0.03 half face widths, 3 to 6 waves "
                            "across", lambda: _wavy_top_edge(0.03)),
     "wavy-top-edge-strong": Probe("the same wave, up to 0.06 half face widths", lambda: _wavy_top_edge(0.06)),
