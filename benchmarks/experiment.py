@@ -26,7 +26,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 import numpy as np  # noqa: E402
 
-from fer.cli import main as fer  # noqa: E402
+from fer.cli import at_least, main as fer  # noqa: E402
 from fer.data import LABELS, DatasetError, find_samples  # noqa: E402
 from fer.models import list_models  # noqa: E402
 from fer.train import CONFIGS  # noqa: E402
@@ -45,13 +45,6 @@ PAPER_TABLE_1 = {
     ("cbam_resnet50", "mlfw-white"): {"train": 91.692, "validation": 76.750, "test": 53.333},
     ("cbam_resnet50", "none"): {"train": 92.208, "validation": 88.000, "test": 34.815},
 }
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def seed_dir(root: Path, seed: int) -> Path:
@@ -321,7 +314,7 @@ def main() -> None:
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help=f"comma-separated, from {CONDITIONS}")
     parser.add_argument("--config", default="cpu-tiny", choices=sorted(CONFIGS), help="a `fer train` config")
     parser.add_argument("--real-test", type=Path, default=None, help="labelled real masked folder {class}/*")
-    parser.add_argument("--max-eval", type=positive_int, default=600, help="validation photos scored per condition")
+    parser.add_argument("--max-eval", type=at_least(1), default=600, help="validation photos scored per condition")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "landmarks-lfw-expressions.sqlite")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", default=None,

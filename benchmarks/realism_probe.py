@@ -41,6 +41,8 @@ import provenance  # noqa: E402
 import realism  # noqa: E402
 
 import maskgen.kinds as kinds  # noqa: E402
+from fer.cli import at_least  # noqa: E402
+from maskgen.photo import luminance  # noqa: E402
 
 RESULTS = realism.RESULTS / "realism-probes.jsonl"
 UNCHANGED = "unchanged"
@@ -101,7 +103,7 @@ def _muted_colours(keep: float) -> dict:
 
     def muted(*args, **kwargs):
         rgb = np.asarray(colour(*args, **kwargs))
-        grey = float(rgb @ np.array([0.299, 0.587, 0.114]))
+        grey = float(luminance(rgb))
         return tuple(float(c) for c in np.clip(grey + keep * (rgb - grey), 0.0, 1.0))
     return {"maskgen.kinds._colour": muted}
 
@@ -175,7 +177,11 @@ def load_runs(path: Path) -> list[dict]:
 def append_run(path: Path, record: dict) -> None:
     """One line per run, written whole: an interrupted probe loses only itself."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    cut_short = path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    cut_short = False
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            cut_short = f.read(1) != b"\n"
     with path.open("a") as f:
         f.write(("\n" if cut_short else "") + json.dumps(record) + "\n")
 
@@ -193,15 +199,6 @@ def run_probe(name: str, patch: dict, faces: list, real: np.ndarray, seeds: list
     crops = np.stack([realism.align(realism.render_variant(image, face, index, "varied", {}, patch), face)
                       for index, (image, face) in enumerate(tqdm(faces, desc=name, unit="face"))])
     return realism.two_sample(real, crops, seeds, epochs)["runs"]
-
-
-def at_least(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-    return parse
 
 
 def usable_faces(folder: Path, limit: int | None) -> list:

@@ -56,12 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, type=Path,
                    help="checkpoint (last.pt) to continue; the run's settings must be repeated (--epochs may grow)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    t.add_argument("--epochs", type=_at_least(1), default=None)
-    t.add_argument("--image-size", type=_at_least(16), default=None)
+    t.add_argument("--epochs", type=at_least(1), default=None)
+    t.add_argument("--image-size", type=at_least(16), default=None)
     t.add_argument("--balance", choices=("none", "weights", "sampler"), default=None)
     t.add_argument("--optimizer", choices=("sgd", "radam"), default=None)
-    t.add_argument("--max-train", type=_at_least(1), default=None)
-    t.add_argument("--workers", type=_at_least(0), default=None)
+    t.add_argument("--max-train", type=at_least(1), default=None)
+    t.add_argument("--workers", type=at_least(0), default=None)
     t.add_argument("--seed", type=int, default=0)
 
     e = sub.add_parser("evaluate", help="score a checkpoint; JSON, confusion-matrix PNG, misclassified grid (JPEG)")
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mask", default="none", choices=MASKS)
     e.add_argument("--mask-seed", type=int, default=0, help="fixed masks: every model sees the same pixels")
     e.add_argument("--out", type=Path, required=True, help="folder for metrics.json and the PNGs")
-    e.add_argument("--max-samples", type=_at_least(1), default=None)
+    e.add_argument("--max-samples", type=at_least(1), default=None)
     e.add_argument("--no-grid", action="store_true",
                    help="skip misclassified.jpg (the grid of up to 40 misclassified photos, about 100 KB)")
 
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _at_least(low: int):
+def at_least(low: int):
     """An argparse type: an integer no smaller than `low`, refused before any work otherwise."""
     def parse(text: str) -> int:
         try:
